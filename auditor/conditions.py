@@ -1,0 +1,407 @@
+"""Compile a pack condition tree into a callable, once per run.
+
+A condition is one of:
+
+* ``{key: JMESPATH, op: OP, value: V, value_type: T}`` — look a value up in the item and compare;
+* ``{flag: NAME, op: OP, value: V}`` — the last value of an argv flag in the item's ``flags``;
+* ``{schema: JSON_SCHEMA, key: JMESPATH?}`` — the item (or the value at ``key``) validates;
+* ``{all: [...]}``, ``{any: [...]}``, ``{not: COND}``.
+
+Every evaluation returns an :class:`Outcome` that says what was expected and what was seen, so
+a report can show evidence and not only a red cross. The operators live in one table, ``OPS``;
+the pack JSON Schema is generated from it (see :mod:`auditor.packs`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jmespath
+import jmespath.exceptions
+
+from auditor.errors import InputError
+
+_MISSING_TEXT = "nothing (key absent)"
+
+
+class EvalError(Exception):
+    """The condition could not be judged for this item (its evidence is missing or broken)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of one condition on one item: passed or not, and the evidence for it."""
+
+    passed: bool
+    expected: str
+    observed: Any
+    key: str
+
+
+# ---------------------------------------------------------------------------------------------
+# value types: normalise both sides before comparing
+
+def _to_int(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    try:
+        return int(str(value).strip(), 0) if str(value).strip().lower().startswith("0x") else int(str(value).strip())
+    except ValueError:
+        try:
+            return float(str(value))
+        except ValueError:
+            raise EvalError(f"{value!r} is not a number") from None
+
+
+def _version_tuple(value: Any) -> tuple[int, ...]:
+    parts = re.findall(r"\d+", str(value).split("+")[0].split("-")[0])
+    if not parts:
+        raise EvalError(f"{value!r} is not a version")
+    return tuple(int(p) for p in parts[:4])
+
+
+def _capability(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_capability(v) for v in value]
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        return upper[4:] if upper.startswith("CAP_") else upper
+    return value
+
+
+def _lower(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_lower(v) for v in value]
+    return value.lower() if isinstance(value, str) else value
+
+
+def _mode(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise EvalError(f"{value!r} is not an octal file mode") from None
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_integer(v) for v in value]
+    return _to_int(value)
+
+
+VALUE_TYPES: dict[str, Callable[[Any], Any]] = {
+    "integer": _integer,
+    "version": lambda v: None if v is None else _version_tuple(v),
+    "capability": _capability,
+    "lower": _lower,
+    "mode": lambda v: None if v is None else _mode(v),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# operators: name -> (function(observed, value) -> bool, needs a value, JSON Schema of the value)
+
+def _is_empty(obs: Any) -> bool:
+    return obs is None or obs == "" or obs == [] or obs == {}
+
+
+def _contains(obs: Any, value: Any) -> bool:
+    if obs is None:
+        return False
+    if isinstance(obs, str):
+        return str(value) in obs
+    if isinstance(obs, dict):
+        return value in obs
+    if isinstance(obs, list):
+        return value in obs
+    raise EvalError(f"cannot look for {value!r} inside {type(obs).__name__}")
+
+
+def _as_list(obs: Any) -> list[Any]:
+    if obs is None:
+        return []
+    if isinstance(obs, list):
+        return obs
+    if isinstance(obs, dict):
+        return list(obs)
+    return [obs]
+
+
+def _compare(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def op(obs: Any, value: Any) -> bool:
+        if obs is None:
+            return False
+        try:
+            return fn(obs, value)
+        except TypeError:
+            raise EvalError(f"cannot compare {obs!r} with {value!r}") from None
+    return op
+
+
+def _regex_search(pattern: re.Pattern[str], obs: Any) -> bool:
+    return obs is not None and pattern.search(obs if isinstance(obs, str) else str(obs)) is not None
+
+
+def _mode_at_most(obs: Any, ceiling: Any) -> bool:
+    if obs is None:
+        return False
+    # A mode is within the ceiling when it sets no permission bit the ceiling leaves clear.
+    return _mode(obs) & ~_mode(ceiling) & 0o7777 == 0
+
+
+OPS: dict[str, tuple[Callable[[Any, Any], bool], bool, dict[str, Any]]] = {
+    "eq": (lambda o, v: o == v, True, {}),
+    "ne": (lambda o, v: o != v, True, {}),
+    "in": (lambda o, v: o in v, True, {"type": "array"}),
+    "not-in": (lambda o, v: o not in v, True, {"type": "array"}),
+    "contains": (_contains, True, {}),
+    "not-contains": (lambda o, v: not _contains(o, v), True, {}),
+    "regex": (lambda o, p: _regex_search(p, o), True, {"type": "string"}),
+    "not-regex": (lambda o, p: not _regex_search(p, o), True, {"type": "string"}),
+    "gt": (_compare(lambda o, v: o > v), True, {}),
+    "gte": (_compare(lambda o, v: o >= v), True, {}),
+    "lt": (_compare(lambda o, v: o < v), True, {}),
+    "lte": (_compare(lambda o, v: o <= v), True, {}),
+    "present": (lambda o, v: o is not None, False, {}),
+    "absent": (lambda o, v: o is None, False, {}),
+    "empty": (lambda o, v: _is_empty(o), False, {}),
+    "not-empty": (lambda o, v: not _is_empty(o), False, {}),
+    "true": (lambda o, v: o is True, False, {}),
+    "false": (lambda o, v: o is False, False, {}),
+    "mode-at-most": (_mode_at_most, True, {"type": "string", "pattern": "^0?[0-7]{3,4}$"}),
+    "subset-of": (lambda o, v: all(x in v for x in _as_list(o)), True, {"type": "array"}),
+    "disjoint": (lambda o, v: not any(x in v for x in _as_list(o)), True, {"type": "array"}),
+    "any-match": (lambda o, p: any(_regex_search(p, x) for x in _as_list(o)), True, {"type": "string"}),
+    "none-match": (lambda o, p: not any(_regex_search(p, x) for x in _as_list(o)), True, {"type": "string"}),
+}
+
+# Operators whose value is a regular expression, compiled once.
+_REGEX_OPS = {"regex", "not-regex", "any-match", "none-match"}
+# Operators that compare the value itself rather than a normalised copy (mode keeps its string).
+_RAW_OPS = {"mode-at-most"}
+
+
+def _describe_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, re.Pattern):
+        return f"/{value.pattern}/"
+    if isinstance(value, str):
+        return value
+    return repr(value) if not isinstance(value, (list, dict)) else _json_text(value)
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _first_field(node: dict[str, Any]) -> str | None:
+    """The leftmost field name of a JMESPath AST: the item field the expression reads first."""
+    while node:
+        if node.get("type") == "field":
+            return node.get("value")
+        children = node.get("children") or []
+        if not children:
+            return None
+        node = children[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled nodes
+
+class Node:
+    """A compiled condition."""
+
+    roots: frozenset[str] = frozenset()
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, item: dict[str, Any]) -> Outcome:
+        errors = item.get("errors")
+        if errors:
+            for root in self.roots:
+                if root in errors:
+                    raise EvalError(str(errors[root]))
+        return self.evaluate(item)
+
+
+class Compare(Node):
+    def __init__(self, key: str, op: str, value: Any, value_type: str | None, label: str | None = None):
+        self.key = key
+        self.label = label or key
+        try:
+            self.expr = jmespath.compile(key)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise InputError(f"invalid JMESPath key {key!r}: {str(exc).splitlines()[0]}") from None
+        root = _first_field(self.expr.parsed)
+        self.roots = frozenset({root} if root else set())
+        self.op_name = op
+        self.fn, needs_value, _ = OPS[op]
+        self.normalise = VALUE_TYPES[value_type] if value_type else None
+        if op in _REGEX_OPS:
+            try:
+                value = re.compile(str(value))
+            except re.error as exc:
+                raise InputError(f"invalid regular expression {value!r}: {exc}") from None
+        elif self.normalise and needs_value and op not in _RAW_OPS:
+            try:
+                value = self.normalise(value)
+            except EvalError as exc:
+                raise InputError(f"value {value!r} does not fit value_type {value_type}: {exc}") from None
+        self.value = value
+        self.shown_value = value
+
+    def lookup(self, item: dict[str, Any]) -> Any:
+        try:
+            return self.expr.search(item)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise EvalError(f"{self.key}: {str(exc).splitlines()[0]}") from None
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        raw = self.lookup(item)
+        observed = raw
+        if self.normalise and self.op_name not in _RAW_OPS:
+            observed = self.normalise(raw)
+        passed = bool(self.fn(observed, self.value))
+        return Outcome(passed, self.describe(), raw, self.label)
+
+    def describe(self) -> str:
+        _, needs_value, _ = OPS[self.op_name]
+        if not needs_value:
+            return f"{self.label} {self.op_name}"
+        return f"{self.label} {self.op_name} {_describe_value(self.shown_value)}"
+
+
+class Flag(Compare):
+    """A test on an argv flag: the last value given wins, as in pflag."""
+
+    def __init__(self, flag: str, op: str, value: Any, value_type: str | None):
+        name = flag.lstrip("-")
+        super().__init__(f'flags."{name}"[-1]', op, value, value_type, label=f"--{name}")
+        self.roots = frozenset({"flags"})
+
+
+class Schema(Node):
+    def __init__(self, schema: dict[str, Any], key: str | None):
+        import jsonschema
+
+        try:
+            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InputError(f"invalid JSON Schema condition: {exc.message}") from None
+        self.validator = cls(schema)
+        self.key = key
+        self.expr = jmespath.compile(key) if key else None
+        root = _first_field(self.expr.parsed) if self.expr else None
+        self.roots = frozenset({root} if root else set())
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        target = self.expr.search(item) if self.expr else item
+        error = next(iter(self.validator.iter_errors(target)), None)
+        if error is None:
+            return Outcome(True, self.describe(), None, self.key or "")
+        where = ".".join(str(p) for p in error.absolute_path)
+        observed = error.instance if where else error.message
+        label = ".".join(x for x in (self.key or "", where) if x)
+        return Outcome(False, f"{self.describe()}: {error.message}", observed, label)
+
+    def describe(self) -> str:
+        return f"{self.key or 'item'} matches the schema"
+
+
+class All(Node):
+    def __init__(self, children: list[Node]):
+        self.children = children
+        self.roots = frozenset()
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        last = None
+        for child in self.children:
+            last = child(item)
+            if not last.passed:
+                return last
+        assert last is not None
+        return Outcome(True, self.describe(), last.observed, last.key)
+
+    def describe(self) -> str:
+        return " and ".join(_wrap(c) for c in self.children)
+
+
+class Any_(Node):
+    def __init__(self, children: list[Node]):
+        self.children = children
+        self.roots = frozenset()
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        seen = []
+        for child in self.children:
+            out = child(item)
+            if out.passed:
+                return out
+            seen.append(out)
+        observed = {o.key: o.observed for o in seen} if len({o.key for o in seen}) == len(seen) else \
+            [o.observed for o in seen]
+        return Outcome(False, self.describe(), observed, ", ".join(dict.fromkeys(o.key for o in seen)))
+
+    def describe(self) -> str:
+        return " or ".join(_wrap(c) for c in self.children)
+
+
+class Not(Node):
+    def __init__(self, child: Node):
+        self.child = child
+        self.roots = frozenset()
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        out = self.child(item)
+        return Outcome(not out.passed, self.describe(), out.observed, out.key)
+
+    def describe(self) -> str:
+        return f"not ({self.child.describe()})"
+
+
+def _wrap(node: Node) -> str:
+    text = node.describe()
+    return f"({text})" if isinstance(node, (All, Any_)) else text
+
+
+def compile_condition(cond: Any, params: dict[str, Any] | None = None) -> Node:
+    """Compile a (schema-validated) condition tree. ``{param: NAME}`` values come from ``params``."""
+    params = params or {}
+    if not isinstance(cond, dict):
+        raise InputError(f"a condition must be a mapping, got {type(cond).__name__}")
+    if "all" in cond:
+        return All([compile_condition(c, params) for c in cond["all"]])
+    if "any" in cond:
+        return Any_([compile_condition(c, params) for c in cond["any"]])
+    if "not" in cond:
+        return Not(compile_condition(cond["not"], params))
+    if "schema" in cond:
+        return Schema(cond["schema"], cond.get("key"))
+    op = cond.get("op")
+    if op not in OPS:
+        raise InputError(f"unknown operator {op!r}")
+    value = cond.get("value")
+    if isinstance(value, dict) and set(value) == {"param"}:
+        name = value["param"]
+        if name not in params:
+            raise InputError(f"unknown parameter {name!r}")
+        value = params[name]
+    if "flag" in cond:
+        return Flag(cond["flag"], op, value, cond.get("value_type"))
+    return Compare(cond["key"], op, value, cond.get("value_type"))

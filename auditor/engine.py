@@ -1,0 +1,146 @@
+"""Evaluate packs against an evidence bundle: targets x controls -> findings and verdicts.
+
+Never raises on a bad item: a condition that cannot be judged gives the verdict ``error`` with
+its reason. Control verdicts: fail if any subject fails; else error if any subject could not be
+judged; else pass; not_applicable when nothing is left to judge; manual for controls a person
+checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from auditor.conditions import EvalError, Outcome
+from auditor.packs import Control, Pack
+
+PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applicable", "manual"
+STATUSES = (PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL)
+# Observed values longer than this are cut in findings, so results stay proportionate.
+MAX_OBSERVED_CHARS = 2000
+
+
+@dataclass
+class Selection:
+    """Which controls to evaluate: by pack, section prefix, control id and profile level."""
+
+    packs: list[str] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    controls: list[str] = field(default_factory=list)
+    level: int | None = None
+
+    def accepts(self, control: Control) -> bool:
+        if self.sections and not any(control.section == s or control.section.startswith(s + ".")
+                                     or control.id == s or control.id.startswith(s + ".")
+                                     for s in self.sections):
+            return False
+        if self.controls and control.id not in self.controls and f"{control.pack_id}:{control.id}" not in self.controls:
+            return False
+        if self.level is not None and control.level is not None and control.level > self.level:
+            return False
+        return True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"packs": self.packs, "sections": self.sections, "controls": self.controls, "level": self.level}
+
+
+def _bounded(value: Any) -> Any:
+    """Keep an observed value, cutting very long strings and lists so a finding stays readable."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_OBSERVED_CHARS else value[:MAX_OBSERVED_CHARS] + f"... ({len(value)} chars)"
+    if isinstance(value, list):
+        items = [_bounded(v) for v in value[:50]]
+        if len(value) > 50:
+            items.append(f"... and {len(value) - 50} more")
+        return items
+    if isinstance(value, dict):
+        return {str(k): _bounded(v) for k, v in list(value.items())[:50]}
+    return value
+
+
+def subject_of(item: dict[str, Any]) -> dict[str, Any]:
+    subject = item.get("subject")
+    if isinstance(subject, dict) and subject.get("name") is not None:
+        return {k: subject[k] for k in ("type", "name", "id", "path", "file", "line") if k in subject}
+    return {"type": "unknown", "name": str(subject) if subject is not None else "(no subject)"}
+
+
+def _views(evidence: dict[str, Any], target: str) -> list[dict[str, Any]]:
+    """Items of a target as conditions see them.
+
+    Items of every ``docker.*`` and ``host.*`` target also see the Docker daemon's item under the
+    key ``daemon`` (for example a container check that accepts a daemon-wide setting).
+    """
+    items = evidence["targets"].get(target, [])
+    daemons = evidence["targets"].get("docker.daemon") or []
+    if target == "docker.daemon" or not daemons or not target.startswith(("docker.", "host.")):
+        return [i for i in items if isinstance(i, dict)]
+    daemon = daemons[0]
+    return [{**i, "daemon": daemon} for i in items if isinstance(i, dict)]
+
+
+def _judge(control: Control, view: dict[str, Any]) -> dict[str, Any] | None:
+    """One subject: a finding dict, or None when the control does not apply to it."""
+    subject = subject_of(view)
+    try:
+        if control.where is not None and not control.where(view).passed:
+            return None
+        outcome: Outcome = control.check(view)
+    except EvalError as exc:
+        return {"subject": subject, "status": ERROR, "message": str(exc)}
+    except Exception as exc:  # a broken item must never stop the run
+        return {"subject": subject, "status": ERROR, "message": f"cannot evaluate: {type(exc).__name__}: {exc}"}
+    if outcome.passed:
+        return {"subject": subject, "status": PASS}
+    return {"subject": subject, "status": FAIL, "expected": control.data.get("expected") or outcome.expected,
+            "observed": _bounded(outcome.observed), "where": outcome.key}
+
+
+def _subject_key(finding: dict[str, Any]) -> tuple[str, str, str]:
+    s = finding["subject"]
+    return (str(s.get("name", "")), str(s.get("id", "")), str(s.get("path", "")))
+
+
+def evaluate_control(control: Control, evidence: dict[str, Any],
+                     views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Verdict and findings of one control."""
+    result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": []}
+    if control.assessment == "manual":
+        result["reason"] = "needs a person: see the audit text"
+        return result
+    target = control.target
+    assert target is not None
+    target_errors = evidence.get("metadata", {}).get("target_errors") or {}
+    if target in target_errors:
+        result.update(status=ERROR, reason=f"{target} was not collected: {target_errors[target]}")
+        return result
+    if target not in views:
+        views[target] = _views(evidence, target)
+    findings = [f for f in (_judge(control, v) for v in views[target]) if f is not None]
+    findings.sort(key=_subject_key)
+    statuses = {f["status"] for f in findings}
+    if not findings:
+        status = NOT_APPLICABLE
+        result["reason"] = f"no {target} subject to judge" if not views[target] else "no subject this control applies to"
+    elif FAIL in statuses:
+        status = FAIL
+    elif ERROR in statuses:
+        status = ERROR
+        result["reason"] = next(f["message"] for f in findings if f["status"] == ERROR)
+    else:
+        status = PASS
+    result["status"] = status
+    result["findings"] = findings
+    return result
+
+
+def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selection | None = None
+             ) -> list[tuple[Pack, list[tuple[Control, dict[str, Any]]]]]:
+    """Evaluate every selected control of every pack; views are built once per target."""
+    selection = selection or Selection()
+    views: dict[str, list[dict[str, Any]]] = {}
+    out = []
+    for pack in packs:
+        verdicts = [(c, evaluate_control(c, evidence, views)) for c in pack.controls if selection.accepts(c)]
+        out.append((pack, verdicts))
+    return out

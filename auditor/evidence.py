@@ -1,0 +1,139 @@
+"""The evidence bundle: targets -> items, metadata and a sha256 over its content.
+
+See docs/evidence.md for the shape of every target. Collectors fill a :class:`Collected`;
+:func:`build_bundle` turns one or more of them into the document that is saved and evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor import __version__
+from auditor.errors import InputError
+
+KIND = "auditor-evidence"
+SCHEMA_VERSION = "1"
+
+
+@dataclass
+class Collected:
+    """What one collector gathered: items per target, and what went wrong on the way."""
+
+    targets: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    target_errors: dict[str, str] = field(default_factory=dict)
+
+    def add(self, target: str, item: dict[str, Any]) -> None:
+        self.targets.setdefault(target, []).append(item)
+
+    def source(self, name: str, status: str = "ok", detail: str = "") -> None:
+        self.sources.append({"name": name, "status": status, "detail": detail})
+
+    def error(self, source: str, message: str, targets: tuple[str, ...] = ()) -> None:
+        """Record a failed source; `targets` lists whole targets it leaves uncollected."""
+        self.errors.append({"source": source, "message": message})
+        for target in targets:
+            self.target_errors.setdefault(target, message)
+
+    def merge(self, other: "Collected") -> None:
+        for target, items in other.targets.items():
+            self.targets.setdefault(target, []).extend(items)
+        self.sources.extend(other.sources)
+        self.errors.extend(other.errors)
+        for target, message in other.target_errors.items():
+            self.target_errors.setdefault(target, message)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_sha256(doc: dict[str, Any]) -> str:
+    body = {k: doc[k] for k in ("kind", "schema_version", "metadata", "targets") if k in doc}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def build_bundle(collected: Collected, *, root: str = "/", host: str | None = None,
+                 collected_at: str | None = None, incomplete_reason: str | None = None) -> dict[str, Any]:
+    """Assemble the evidence document (with its sha256) from what the collectors gathered."""
+    metadata = {
+        "auditor_version": __version__,
+        "host": host or socket.gethostname(),
+        "collected_at": collected_at or utc_now(),
+        "root": root,
+        "complete": not collected.errors and not collected.target_errors and not incomplete_reason,
+        "sources": collected.sources,
+        "errors": collected.errors,
+        "target_errors": dict(sorted(collected.target_errors.items())),
+    }
+    if incomplete_reason:
+        metadata["incomplete_reason"] = incomplete_reason
+    doc: dict[str, Any] = {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "metadata": metadata,
+        "targets": {k: collected.targets[k] for k in sorted(collected.targets)},
+    }
+    doc["sha256"] = content_sha256(doc)
+    return doc
+
+
+def write_json_atomic(path: str, doc: Any, *, indent: int | None = 1) -> None:
+    """Write JSON so the file is either complete or absent (temp file + rename)."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=indent, ensure_ascii=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_bundle(doc: dict[str, Any], path: str) -> None:
+    write_json_atomic(path, doc)
+
+
+def load_bundle(path: str) -> dict[str, Any]:
+    """Load and sanity-check an evidence file; raise InputError with a one-line reason."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such evidence file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read evidence: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise InputError(f"{path}: not an auditor evidence bundle (kind must be {KIND!r})")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{path}: evidence schema_version {doc.get('schema_version')!r} is not supported "
+                         f"(this auditor reads {SCHEMA_VERSION!r})")
+    targets = doc.get("targets")
+    if not isinstance(targets, dict) or not all(isinstance(v, list) for v in targets.values()):
+        raise InputError(f"{path}: field 'targets' must map target names to lists of items")
+    if not isinstance(doc.get("metadata"), dict):
+        raise InputError(f"{path}: field 'metadata' must be an object")
+    expected = doc.get("sha256")
+    if expected and expected != content_sha256(doc):
+        raise InputError(f"{path}: sha256 does not match the content: the bundle was altered or truncated")
+    return doc

@@ -1,0 +1,366 @@
+"""Find, load and validate check packs.
+
+A pack is a folder holding ``pack.yaml`` (id, title, version, sections, weights, parameters) and
+``controls/*.yaml`` (each a mapping with a ``controls`` list). Every file is validated against the
+pack JSON Schema, which is generated from the operators table so the docs, the validator and the
+engine cannot drift. A problem is reported as one line naming file, line, control and field.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import yaml
+
+from auditor.conditions import OPS, VALUE_TYPES, compile_condition
+from auditor.errors import InputError
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+STATUSES_MANUAL = ("manual",)
+BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks")
+
+
+def builtin_pack_dirs() -> list[str]:
+    """Folders searched for packs: the installed copy, then a checkout's ``benchmarks/``."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [os.path.join(here, "benchmarks"), os.path.join(os.path.dirname(here), "benchmarks")]
+    return [d for d in dict.fromkeys(candidates) if os.path.isdir(d)]
+
+
+# ---------------------------------------------------------------------------------------------
+# schema, generated from the operators table
+
+def condition_schema() -> dict[str, Any]:
+    """The JSON Schema of one condition, generated from :data:`auditor.conditions.OPS`."""
+    with_value = sorted(name for name, (_, needs, _) in OPS.items() if needs)
+    without_value = sorted(name for name, (_, needs, _) in OPS.items() if not needs)
+    value_ref = {"anyOf": [{}, {"type": "object", "required": ["param"], "additionalProperties": False,
+                                 "properties": {"param": {"type": "string"}}}]}
+    leaf_common = {"value_type": {"enum": sorted(VALUE_TYPES)}, "note": {"type": "string"}}
+    compare = {
+        "type": "object",
+        "oneOf": [{"required": ["key"]}, {"required": ["flag"]}],
+        "properties": {"key": {"type": "string", "minLength": 1}, "flag": {"type": "string", "minLength": 1},
+                       "op": {"enum": sorted(OPS)}, "value": value_ref, **leaf_common},
+        "required": ["op"],
+        "additionalProperties": False,
+        "allOf": [
+            {"if": {"properties": {"op": {"enum": with_value}}}, "then": {"required": ["value"]}},
+            {"if": {"properties": {"op": {"enum": without_value}}}, "then": {"not": {"required": ["value"]}}},
+        ],
+    }
+    return {
+        "$defs": {
+            "condition": {"oneOf": [
+                compare,
+                {"type": "object", "required": ["all"], "additionalProperties": False,
+                 "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}},
+                                "note": {"type": "string"}}},
+                {"type": "object", "required": ["any"], "additionalProperties": False,
+                 "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}},
+                                "note": {"type": "string"}}},
+                {"type": "object", "required": ["not"], "additionalProperties": False,
+                 "properties": {"not": {"$ref": "#/$defs/condition"}, "note": {"type": "string"}}},
+                {"type": "object", "required": ["schema"], "additionalProperties": False,
+                 "properties": {"schema": {"type": "object"}, "key": {"type": "string"},
+                                "note": {"type": "string"}}},
+            ]},
+        },
+    }
+
+
+def pack_schema() -> dict[str, Any]:
+    """JSON Schema of ``pack.yaml``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://auditor.invalid/schemas/pack.schema.json",
+        "title": "auditor pack (pack.yaml)",
+        "type": "object",
+        "required": ["id", "kind", "title", "version", "sections"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]*$"},
+            "kind": {"enum": ["benchmark"]},
+            "title": {"type": "string"},
+            "version": {"type": "string"},
+            "description": {"type": "string"},
+            "source": {"type": "string"},
+            "weights": {"type": "object", "propertyNames": {"enum": list(SEVERITIES)},
+                        "additionalProperties": {"type": "number", "minimum": 0}},
+            "parameters": {"type": "object", "additionalProperties": {
+                "type": "object", "required": ["default", "description"], "additionalProperties": False,
+                "properties": {"default": {}, "description": {"type": "string"}}}},
+            "sections": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["id", "title"], "additionalProperties": False,
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
+            "interpretation": {"type": "string"},
+        },
+    }
+
+
+def controls_schema() -> dict[str, Any]:
+    """JSON Schema of a ``controls/*.yaml`` file."""
+    text = {"type": "string", "minLength": 1}
+    control = {
+        "type": "object",
+        "required": ["id", "title", "section", "assessment", "severity", "rationale", "remediation", "audit"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$"},
+            "title": text,
+            "section": {"type": "string"},
+            "level": {"enum": [1, 2]},
+            "severity": {"enum": list(SEVERITIES)},
+            "weight": {"type": "number", "minimum": 0},
+            "assessment": {"enum": ["automated", "manual"]},
+            "cis_assessment": {"enum": ["automated", "manual"]},
+            "target": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_.]+$"},
+            "where": {"$ref": "#/$defs/condition"},
+            "check": {"$ref": "#/$defs/condition"},
+            "expected": text,
+            "rationale": text,
+            "audit": text,
+            "remediation": text,
+            "interpretation": text,
+            "references": {"type": "array", "items": {"type": "string"}},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "allOf": [
+            {"if": {"properties": {"assessment": {"const": "automated"}}},
+             "then": {"required": ["target", "check"]},
+             "else": {"not": {"anyOf": [{"required": ["check"]}, {"required": ["where"]}]}}},
+        ],
+    }
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://auditor.invalid/schemas/controls.schema.json",
+        "title": "auditor pack controls file (controls/*.yaml)",
+        "type": "object",
+        "required": ["controls"],
+        "additionalProperties": False,
+        "properties": {"controls": {"type": "array", "items": control}},
+    }
+    schema.update(condition_schema())
+    return schema
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+class _LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader that remembers the line where each mapping starts."""
+
+    lines: dict[int, int]
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+    data: dict[Any, Any] = {}
+    loader.lines[id(data)] = node.start_mark.line + 1
+    yield data
+    data.update(loader.construct_mapping(node))
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+def load_yaml(path: str) -> tuple[Any, dict[int, int]]:
+    """Load one YAML file; return the data and a map id(mapping) -> line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            loader = _LineLoader(fh)
+            loader.lines = {}
+            try:
+                data = loader.get_single_data()
+            finally:
+                loader.dispose()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}{where}: invalid YAML: {problem}") from None
+    return data, loader.lines
+
+
+def _validator(schema: dict[str, Any]):  # type: ignore[no-untyped-def]
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema)
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return
+    import jsonschema.exceptions
+
+    err = jsonschema.exceptions.best_match(errors)
+    # descend into the deepest error of a oneOf so the message names the real field
+    while err.context:
+        err = jsonschema.exceptions.best_match(err.context)
+    parts = list(err.absolute_path)
+    control_id, line, node = None, None, data
+    for part in parts:
+        if isinstance(node, dict) and id(node) in lines:
+            line = lines[id(node)]
+        if isinstance(node, (dict, list)):
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+        if isinstance(node, dict) and "id" in node and control_id is None and parts[:1] == ["controls"]:
+            control_id = node.get("id")
+    if isinstance(node, dict) and id(node) in lines:
+        line = lines[id(node)]
+    field_path = ".".join(str(p) for p in (parts[2:] if parts[:1] == ["controls"] else parts))
+    where = f"{path}" + (f" line {line}" if line else "")
+    who = f" control {control_id}" if control_id is not None else ""
+    fld = f" field '{field_path}'" if field_path else ""
+    raise InputError(f"{where}:{who}{fld}: {err.message}")
+
+
+@dataclass
+class Control:
+    pack_id: str
+    id: str
+    title: str
+    section: str
+    assessment: str
+    severity: str
+    weight: float
+    level: int | None
+    data: dict[str, Any]
+    file: str
+    line: int | None
+    where: Any = None
+    check: Any = None
+
+    @property
+    def target(self) -> str | None:
+        return self.data.get("target")
+
+
+@dataclass
+class Pack:
+    id: str
+    title: str
+    version: str
+    kind: str
+    path: str
+    meta: dict[str, Any]
+    sections: list[dict[str, str]]
+    controls: list[Control] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+
+    def section_title(self, section_id: str) -> str:
+        for section in self.sections:
+            if section["id"] == section_id:
+                return section["title"]
+        return ""
+
+
+DEFAULT_WEIGHTS = {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0, "info": 0.0}
+
+
+def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
+    """Load, validate and compile a pack folder (or its ``pack.yaml``)."""
+    folder = os.path.dirname(path) if os.path.isfile(path) else path
+    pack_file = os.path.join(folder, "pack.yaml")
+    if not os.path.isfile(pack_file):
+        raise InputError(f"{folder}: not a pack (no pack.yaml)")
+    if "pack" not in _VALIDATORS:
+        _VALIDATORS["pack"] = _validator(pack_schema())
+        _VALIDATORS["controls"] = _validator(controls_schema())
+    digest = hashlib.sha256()
+    meta, lines = load_yaml(pack_file)
+    _schema_error(pack_file, meta, lines, _VALIDATORS["pack"])
+    with open(pack_file, "rb") as fh:
+        digest.update(fh.read())
+    params = {name: spec["default"] for name, spec in (meta.get("parameters") or {}).items()}
+    for name, value in (overrides or {}).items():
+        if name not in params:
+            raise InputError(f"{pack_file}: pack {meta['id']} has no parameter {name!r} "
+                             f"(known: {', '.join(sorted(params)) or 'none'})")
+        params[name] = value
+    weights = {**DEFAULT_WEIGHTS, **(meta.get("weights") or {})}
+    section_ids = {s["id"] for s in meta["sections"]}
+    pack = Pack(id=meta["id"], title=meta["title"], version=meta["version"], kind=meta["kind"], path=folder,
+                meta=meta, sections=meta["sections"], parameters=params)
+    seen: dict[str, str] = {}
+    for cfile in sorted(glob.glob(os.path.join(folder, "controls", "*.yaml"))):
+        data, clines = load_yaml(cfile)
+        _schema_error(cfile, data, clines, _VALIDATORS["controls"])
+        with open(cfile, "rb") as fh:
+            digest.update(fh.read())
+        for raw in data["controls"]:
+            line = clines.get(id(raw))
+            where = f"{cfile}" + (f" line {line}" if line else "")
+            cid = raw["id"]
+            if cid in seen:
+                raise InputError(f"{where}: control {cid}: duplicate id (first defined in {seen[cid]})")
+            seen[cid] = where
+            if raw["section"] not in section_ids:
+                raise InputError(f"{where}: control {cid} field 'section': {raw['section']!r} is not a section "
+                                 f"declared in {pack_file}")
+            control = Control(pack_id=pack.id, id=cid, title=raw["title"], section=raw["section"],
+                              assessment=raw["assessment"], severity=raw["severity"],
+                              weight=float(raw.get("weight", weights[raw["severity"]])), level=raw.get("level"),
+                              data=raw, file=cfile, line=line)
+            for fld in ("where", "check"):
+                if fld in raw:
+                    try:
+                        setattr(control, fld, compile_condition(raw[fld], params))
+                    except InputError as exc:
+                        raise InputError(f"{where}: control {cid} field '{fld}': {exc}") from None
+            pack.controls.append(control)
+    if not pack.controls:
+        raise InputError(f"{folder}: pack {pack.id} has no controls (expected controls/*.yaml)")
+    pack.controls.sort(key=lambda c: control_sort_key(c.id))
+    pack.sha256 = digest.hexdigest()
+    return pack
+
+
+def control_sort_key(control_id: str) -> tuple[Any, ...]:
+    """Sort ids such as 1.1.10 after 1.1.9."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in control_id.split("."))
+
+
+def find_pack_paths(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Map pack id -> folder for the built-in packs and any extra folders given."""
+    found: dict[str, str] = {}
+    for base in builtin_pack_dirs():
+        for pack_yaml in sorted(glob.glob(os.path.join(base, "*", "pack.yaml"))):
+            folder = os.path.dirname(pack_yaml)
+            found.setdefault(os.path.basename(folder), folder)
+    for path in extra:
+        found[os.path.basename(os.path.normpath(path))] = path
+    return found
+
+
+def resolve_packs(names: Iterable[str] | None, overrides: dict[str, dict[str, Any]] | None = None) -> list[Pack]:
+    """Load the packs named (ids or folder paths); all built-in packs when none is named."""
+    available = find_pack_paths()
+    overrides = overrides or {}
+    chosen = list(names or []) or sorted(available)
+    packs = []
+    for name in chosen:
+        if os.path.isdir(name) or os.path.isfile(name):
+            path = name
+        elif name in available:
+            path = available[name]
+        else:
+            raise InputError(f"unknown pack {name!r} (available: {', '.join(sorted(available)) or 'none'})")
+        pack_id = os.path.basename(os.path.normpath(path if os.path.isdir(path) else os.path.dirname(path)))
+        packs.append(load_pack(path, overrides.get(pack_id)))
+    return packs

@@ -1,0 +1,132 @@
+"""The results document: verdicts per control and subject, scores, and where they came from.
+
+Validates against ``auditor/schemas/results.schema.json``. The same evidence and packs give a
+byte-identical document apart from ``generated_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from auditor import __version__
+from auditor.engine import Selection
+from auditor.errors import InputError
+from auditor.evidence import utc_now
+from auditor.packs import Control, Pack
+from auditor.scoring import COVERAGE_FORMULA, SCORE_FORMULA, in_section, score_controls
+
+KIND = "auditor-results"
+SCHEMA_VERSION = "1.0"
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "results.schema.json")
+
+_CONTROL_TEXT_FIELDS = ("rationale", "audit", "remediation", "interpretation", "expected")
+
+
+def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dict[str, Any]:
+    findings = verdict["findings"]
+    counts = {"pass": 0, "fail": 0, "error": 0}
+    for finding in findings:
+        counts[finding["status"]] += 1
+    entry: dict[str, Any] = {
+        "pack": pack.id,
+        "id": control.id,
+        "title": control.title,
+        "section": control.section,
+        "section_title": pack.section_title(control.section),
+        "level": control.level,
+        "severity": control.severity,
+        "weight": control.weight,
+        "assessment": control.assessment,
+        "target": control.target,
+        "status": verdict["status"],
+        "reason": verdict["reason"],
+        "subjects": {"total": len(findings), **counts},
+        "findings": findings,
+    }
+    for name in _CONTROL_TEXT_FIELDS:
+        if name in control.data:
+            entry[name] = control.data[name]
+    entry["references"] = list(control.data.get("references", []))
+    if "cis_assessment" in control.data:
+        entry["cis_assessment"] = control.data["cis_assessment"]
+    return entry
+
+
+def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tuple[Control, dict[str, Any]]]]],
+                  selection: Selection | None = None, generated_at: str | None = None) -> dict[str, Any]:
+    """Assemble the results document from the engine's verdicts."""
+    meta = evidence.get("metadata", {})
+    controls: list[dict[str, Any]] = []
+    packs_out = []
+    for pack, verdicts in evaluated:
+        entries = [_control_entry(pack, c, v) for c, v in verdicts]
+        controls.extend(entries)
+        sections = []
+        for section in pack.sections:
+            members = [e for e in entries if in_section(e["section"], section["id"])]
+            if members:
+                sections.append({"id": section["id"], "title": section["title"], **score_controls(members)})
+        packs_out.append({
+            "id": pack.id, "title": pack.title, "version": pack.version, "kind": pack.kind,
+            "sha256": pack.sha256, "parameters": pack.parameters,
+            **score_controls(entries), "sections": sections,
+        })
+    return {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": generated_at or utc_now(),
+        "auditor_version": __version__,
+        "evidence": {
+            "sha256": evidence.get("sha256"),
+            "host": meta.get("host"),
+            "collected_at": meta.get("collected_at"),
+            "root": meta.get("root"),
+            "complete": bool(meta.get("complete", False)),
+            "sources": meta.get("sources", []),
+            "errors": meta.get("errors", []),
+            "target_errors": meta.get("target_errors", {}),
+            "targets": {k: len(v) for k, v in sorted(evidence.get("targets", {}).items())},
+        },
+        "selection": (selection or Selection()).as_dict(),
+        "scoring": {"score": SCORE_FORMULA, "coverage": COVERAGE_FORMULA},
+        "summary": score_controls(controls),
+        "packs": packs_out,
+        "controls": controls,
+    }
+
+
+def results_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def validate_results(doc: Any, source: str = "results") -> None:
+    """Raise InputError (one line) if ``doc`` is not a results document of this schema version."""
+    import jsonschema
+
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise InputError(f"{source}: not an auditor results document (kind must be {KIND!r})")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{source}: results schema_version {doc.get('schema_version')!r} is not supported "
+                         f"(this auditor reads {SCHEMA_VERSION!r})")
+    validator = jsonschema.Draft202012Validator(results_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise InputError(f"{source}: invalid results at {where}: {error.message}")
+
+
+def load_results(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such results file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read results: {exc}") from None
+    validate_results(doc, path)
+    return doc

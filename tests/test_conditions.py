@@ -1,0 +1,130 @@
+"""The condition language: operators, value types, combinators, and the evidence they report."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditor.conditions import OPS, EvalError, compile_condition
+from auditor.errors import InputError
+
+ITEM = {
+    "mode": "0640",
+    "user": "app",
+    "caps": ["CAP_NET_ADMIN", "chown"],
+    "ports": [{"HostIp": "0.0.0.0", "HostPort": "80"}, {"HostIp": "127.0.0.1", "HostPort": "8080"}],
+    "version": "20.10.24+dfsg1",
+    "flags": {"anonymous-auth": ["true", "false"], "profiling": ["true"]},
+    "history": ["/bin/sh -c apt-get update", "/bin/sh -c apt-get update && apt-get install -y curl"],
+    "nested": {"n": 3},
+    "errors": {"broken": "daemon.json line 3: Expecting ','"},
+    "broken": {"x": 1},
+}
+
+
+def run(cond, item=ITEM):
+    return compile_condition(cond)(item)
+
+
+@pytest.mark.parametrize("cond,passed", [
+    ({"key": "user", "op": "eq", "value": "app"}, True),
+    ({"key": "user", "op": "ne", "value": "app"}, False),
+    ({"key": "user", "op": "in", "value": ["root", "app"]}, True),
+    ({"key": "user", "op": "not-in", "value": ["root", "0"]}, True),
+    ({"key": "caps", "op": "contains", "value": "chown"}, True),
+    ({"key": "user", "op": "contains", "value": "pp"}, True),
+    ({"key": "user", "op": "not-contains", "value": "x"}, True),
+    ({"key": "user", "op": "regex", "value": "^a"}, True),
+    ({"key": "user", "op": "not-regex", "value": "^a"}, False),
+    ({"key": "nested.n", "op": "gt", "value": 2}, True),
+    ({"key": "nested.n", "op": "gte", "value": 4}, False),
+    ({"key": "nested.n", "op": "lt", "value": 4}, True),
+    ({"key": "nested.n", "op": "lte", "value": 2}, False),
+    ({"key": "nested.missing", "op": "present"}, False),
+    ({"key": "nested.missing", "op": "absent"}, True),
+    ({"key": "nested.missing", "op": "empty"}, True),
+    ({"key": "caps", "op": "not-empty"}, True),
+    ({"key": "nested.missing || `true`", "op": "true"}, True),
+    ({"key": "nested.missing", "op": "false"}, False),
+    ({"key": "mode", "op": "mode-at-most", "value": "0644"}, True),
+    ({"key": "mode", "op": "mode-at-most", "value": "0600"}, False),
+    ({"key": "mode", "op": "mode-at-most", "value": "0444"}, False),
+    ({"key": "caps", "op": "subset-of", "value": ["CHOWN", "NET_ADMIN"], "value_type": "capability"}, True),
+    ({"key": "caps", "op": "subset-of", "value": ["CHOWN"], "value_type": "capability"}, False),
+    ({"key": "caps", "op": "disjoint", "value": ["SYS_ADMIN"], "value_type": "capability"}, True),
+    ({"key": "history", "op": "any-match", "value": "install"}, True),
+    ({"key": "history", "op": "none-match", "value": r"^(?!.*\binstall\b).*\bapt-get\s+update\b"}, False),
+    ({"key": "version", "op": "gte", "value": "20.10.9", "value_type": "version"}, True),
+    ({"key": "version", "op": "gte", "value": "26.1", "value_type": "version"}, False),
+    ({"key": "ports[?HostIp=='0.0.0.0']", "op": "empty"}, False),
+    ({"key": "ports[].HostPort", "op": "subset-of", "value": [80, 8080], "value_type": "integer"}, True),
+    ({"flag": "anonymous-auth", "op": "eq", "value": "false"}, True),  # the last value wins
+    ({"flag": "--profiling", "op": "eq", "value": "false"}, False),
+    ({"flag": "kubeconfig", "op": "absent"}, True),
+    ({"all": [{"key": "user", "op": "eq", "value": "app"}, {"key": "nested.n", "op": "eq", "value": 3}]}, True),
+    ({"all": [{"key": "user", "op": "eq", "value": "app"}, {"key": "nested.n", "op": "eq", "value": 4}]}, False),
+    ({"any": [{"key": "user", "op": "eq", "value": "x"}, {"key": "nested.n", "op": "eq", "value": 3}]}, True),
+    ({"any": [{"key": "user", "op": "eq", "value": "x"}, {"key": "nested.n", "op": "eq", "value": 4}]}, False),
+    ({"not": {"key": "user", "op": "eq", "value": "root"}}, True),
+    ({"schema": {"type": "object", "required": ["user"]}}, True),
+    ({"schema": {"type": "string", "pattern": "^root$"}, "key": "user"}, False),
+])
+def test_operator_cases(cond, passed):
+    assert run(cond).passed is passed
+
+
+def test_every_operator_has_a_case():
+    import inspect
+
+    source = inspect.getsource(test_operator_cases)
+    missing = [op for op in OPS if f'"op": "{op}"' not in source]
+    assert not missing
+
+
+def test_failure_says_what_it_saw():
+    out = run({"key": "ports[?HostIp=='0.0.0.0'].HostPort", "op": "empty"})
+    assert not out.passed
+    assert out.observed == ["80"]
+    assert "HostIp" in out.expected and out.key.startswith("ports")
+
+
+def test_any_failure_reports_each_branch():
+    out = run({"any": [{"key": "user", "op": "eq", "value": "x"}, {"key": "nested.n", "op": "eq", "value": 4}]})
+    assert out.observed == {"user": "app", "nested.n": 3}
+    assert " or " in out.expected
+
+
+def test_schema_failure_names_the_field():
+    out = run({"schema": {"type": "object", "properties": {"nested": {"properties": {"n": {"maximum": 2}}}}}})
+    assert not out.passed and out.key == "nested.n" and out.observed == 3
+
+
+def test_item_errors_turn_into_eval_errors():
+    with pytest.raises(EvalError, match="daemon.json line 3"):
+        run({"key": "broken.x", "op": "eq", "value": 1})
+    # other fields of the same item are still judged
+    assert run({"key": "user", "op": "eq", "value": "app"}).passed
+
+
+def test_type_errors_are_eval_errors_not_crashes():
+    with pytest.raises(EvalError):
+        run({"key": "user", "op": "gt", "value": 3})
+    with pytest.raises(EvalError):
+        run({"key": "length(user)", "op": "eq", "value": 1}, {"user": 5})
+
+
+@pytest.mark.parametrize("cond,message", [
+    ({"key": "a[", "op": "eq", "value": 1}, "invalid JMESPath"),
+    ({"key": "a", "op": "regex", "value": "("}, "invalid regular expression"),
+    ({"key": "a", "op": "nope", "value": 1}, "unknown operator"),
+    ({"key": "a", "op": "eq", "value": {"param": "missing"}}, "unknown parameter"),
+    ({"key": "a", "op": "gte", "value": "x.y", "value_type": "version"}, "value_type version"),
+])
+def test_bad_conditions_are_input_errors(cond, message):
+    with pytest.raises(InputError, match=message):
+        compile_condition(cond)
+
+
+def test_parameters_are_substituted():
+    node = compile_condition({"key": "nested.n", "op": "lte", "value": {"param": "limit"}}, {"limit": 3})
+    assert node(ITEM).passed
+    assert "lte 3" in node.describe()

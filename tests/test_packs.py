@@ -1,0 +1,129 @@
+"""Pack loading and validation: strict, loud, and naming file, line, control and field."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+
+import pytest
+
+from auditor.cli import main
+from auditor.errors import InputError
+from auditor.packs import controls_schema, find_pack_paths, load_pack, pack_schema
+
+SCHEMAS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "auditor", "schemas")
+
+
+@pytest.mark.parametrize("pack_id", sorted(find_pack_paths()))
+def test_every_builtin_pack_validates(pack_id):
+    pack = load_pack(find_pack_paths()[pack_id])
+    assert pack.controls
+    for control in pack.controls:
+        assert control.data["rationale"].strip() and control.data["remediation"].strip()
+        assert control.data["audit"].strip()
+
+
+def test_published_schemas_match_the_operator_table():
+    for name, schema in (("pack.schema.json", pack_schema()), ("controls.schema.json", controls_schema())):
+        with open(os.path.join(SCHEMAS, name), encoding="utf-8") as fh:
+            assert json.load(fh) == json.loads(json.dumps(schema)), f"regenerate auditor/schemas/{name}"
+
+
+GOOD_CONTROL = """\
+controls:
+  - id: "9.1"
+    title: Something is safe
+    section: "9"
+    severity: high
+    assessment: automated
+    target: docker.container
+    check: {key: inspect.HostConfig.Privileged, op: eq, value: false}
+    rationale: r
+    audit: a
+    remediation: m
+"""
+
+
+def make_pack(tmp_path, controls_text: str, pack_extra: str = "") -> str:
+    folder = tmp_path / "mini"
+    (folder / "controls").mkdir(parents=True)
+    (folder / "pack.yaml").write_text(textwrap.dedent(f"""\
+        id: mini
+        kind: benchmark
+        title: Mini
+        version: "1"
+        sections:
+          - {{id: "9", title: Nine}}
+        """) + pack_extra)
+    (folder / "controls" / "a.yaml").write_text(controls_text)
+    return str(folder)
+
+
+def test_a_minimal_pack_loads(tmp_path):
+    pack = load_pack(make_pack(tmp_path, GOOD_CONTROL))
+    assert [c.id for c in pack.controls] == ["9.1"]
+    assert pack.controls[0].weight == 3.0
+
+
+@pytest.mark.parametrize("change,message", [
+    (("op: eq", "op: eqq"), "a.yaml line 8: control 9.1 field 'check.op'"),
+    (("severity: high", "severity: severe"), "control 9.1 field 'severity'"),
+    (("    rationale: r\n", "    rationale: r\n    rationales: x\n"), "'rationales' was unexpected"),
+    (("    target: docker.container\n", ""), "'target' is a required property"),
+    (('section: "9"', 'section: "8"'), "control 9.1 field 'section'"),
+    (("{key: inspect.HostConfig.Privileged, op: eq, value: false}", "{key: 'a[', op: eq, value: 1}"),
+     "control 9.1 field 'check': invalid JMESPath"),
+    (("value: false}", "}"), "'value' is a required property"),
+    (("check: {", "check: {{"), "invalid YAML"),
+])
+def test_malformed_packs_name_file_control_and_field(tmp_path, change, message):
+    text = GOOD_CONTROL.replace(*change)
+    assert text != GOOD_CONTROL
+    with pytest.raises(InputError) as info:
+        load_pack(make_pack(tmp_path, text))
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_control_ids_are_rejected(tmp_path):
+    text = GOOD_CONTROL + GOOD_CONTROL.split("controls:\n", 1)[1]
+    with pytest.raises(InputError, match="duplicate id"):
+        load_pack(make_pack(tmp_path, text))
+
+
+def test_manual_controls_may_not_carry_checks(tmp_path):
+    text = GOOD_CONTROL.replace("assessment: automated", "assessment: manual")
+    with pytest.raises(InputError, match="control 9.1"):
+        load_pack(make_pack(tmp_path, text))
+
+
+def test_cli_validate_reports_one_line_and_invalid_input_exit(tmp_path, capsys):
+    folder = make_pack(tmp_path, GOOD_CONTROL.replace("op: eq", "op: eqq"))
+    assert main(["packs", "validate", folder]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "control 9.1" in err and "Traceback" not in err
+
+
+def test_cli_validate_builtin_packs(capsys):
+    assert main(["packs", "validate"]) == 0
+    assert "cis-docker-1.6.0" in capsys.readouterr().out
+
+
+def test_pack_parameters_and_overrides(tmp_path):
+    text = GOOD_CONTROL.replace("{key: inspect.HostConfig.Privileged, op: eq, value: false}",
+                                "{key: inspect.HostConfig.Memory, op: gte, value: {param: min_mem}}")
+    extra = "parameters:\n  min_mem: {default: 1, description: least memory}\n"
+    folder = make_pack(tmp_path, text, extra)
+    assert load_pack(folder).parameters == {"min_mem": 1}
+    assert load_pack(folder, {"min_mem": 5}).parameters == {"min_mem": 5}
+    with pytest.raises(InputError, match="no parameter 'max_mem'"):
+        load_pack(folder, {"max_mem": 5})
+
+
+def test_pack_copy_outside_the_checkout_loads(tmp_path):
+    src = find_pack_paths()["cis-docker-1.6.0"]
+    dst = tmp_path / "cis-docker-1.6.0"
+    shutil.copytree(src, dst)
+    assert load_pack(str(dst)).id == "cis-docker-1.6.0"
