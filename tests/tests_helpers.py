@@ -1,0 +1,69 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+import textwrap
+
+from auditor.packs import Pack, load_pack
+
+MINI_CONTROLS = """\
+controls:
+  - id: "1"
+    title: No privileged containers
+    section: "9"
+    level: 1
+    severity: high
+    assessment: automated
+    target: docker.container
+    check: {key: inspect.HostConfig.Privileged, op: eq, value: false}
+    rationale: r
+    audit: a
+    remediation: m
+  - id: "2"
+    title: Memory is limited
+    section: "9"
+    level: 1
+    severity: low
+    assessment: automated
+    target: docker.container
+    check: {key: inspect.HostConfig.Memory, op: gt, value: 0}
+    rationale: r
+    audit: a
+    remediation: m
+  - id: "3"
+    title: Running containers only
+    section: "9"
+    level: 2
+    severity: medium
+    assessment: automated
+    target: docker.container
+    where: {key: inspect.State.Running, op: eq, value: true}
+    check: {key: inspect.HostConfig.Memory, op: gt, value: 0}
+    rationale: r
+    audit: a
+    remediation: m
+  - id: "4"
+    title: A person looks
+    section: "9"
+    level: 1
+    severity: low
+    assessment: manual
+    rationale: r
+    audit: a
+    remediation: m
+"""
+
+
+def mini_pack(tmp_path) -> Pack:
+    folder = tmp_path / "mini"
+    (folder / "controls").mkdir(parents=True, exist_ok=True)
+    (folder / "pack.yaml").write_text(textwrap.dedent("""\
+        id: mini
+        kind: benchmark
+        title: Mini
+        version: "1"
+        sections:
+          - {id: "9", title: Nine}
+        """))
+    (folder / "controls" / "a.yaml").write_text(MINI_CONTROLS)
+    return load_pack(str(folder))
