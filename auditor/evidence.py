@@ -96,6 +96,7 @@ def write_json_atomic(path: str, doc: Any, *, indent: int | None = 1) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=indent, ensure_ascii=False)
             fh.write("\n")
