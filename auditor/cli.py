@@ -11,7 +11,8 @@ import json
 import os
 import re
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from auditor import __version__
 from auditor.errors import AuditorError, ExitCode, InputError
@@ -111,7 +112,8 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
         name, sep, raw = item.partition("=")
         pack, dot, param = name.rpartition(".")
         if not sep or not dot or not pack or not param:
-            raise InputError(f"--set {item!r}: expected PACK.PARAM=VALUE, e.g. cis-docker-1.6.0.minimum_engine_version=27.0")
+            raise InputError(f"--set {item!r}: expected PACK.PARAM=VALUE, "
+                             "e.g. cis-docker-1.6.0.minimum_engine_version=27.0")
         try:
             value = yaml.safe_load(raw) if raw else ""
         except yaml.YAMLError:
@@ -156,7 +158,9 @@ def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, lab
     if "table" in formats:
         stream = sys.stderr if "json" in formats else sys.stdout
         stream.write(render_table(results))
-        stream.write(f"\nresults: {base}.results.json\n" + (f"evidence: {base}.evidence.json\n" if save_evidence else ""))
+        stream.write(f"\nresults: {base}.results.json\n")
+        if save_evidence:
+            stream.write(f"evidence: {base}.evidence.json\n")
     return _exit_code(results, args.fail_under)
 
 
@@ -184,7 +188,8 @@ def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]
 
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
-        raise InputError(f"--target: unknown target {', '.join(unknown) or '(empty)'} (choose from {', '.join(TARGETS)})")
+        raise InputError(f"--target: unknown target {', '.join(unknown) or '(empty)'} "
+                         f"(choose from {', '.join(TARGETS)})")
     if not os.path.isdir(args.root):
         raise InputError(f"--root {args.root}: not a directory")
     collected = Collected()

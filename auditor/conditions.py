@@ -15,8 +15,9 @@ the pack JSON Schema is generated from it (see :mod:`auditor.packs`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jmespath
 import jmespath.exceptions
@@ -204,16 +205,43 @@ def _json_text(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
-def _first_field(node: dict[str, Any]) -> str | None:
-    """The leftmost field name of a JMESPath AST: the item field the expression reads first."""
-    while node:
-        if node.get("type") == "field":
-            return node.get("value")
+def _flatten(node: dict[str, Any]) -> list[dict[str, Any]]:
+    if node.get("type") == "subexpression":
+        return [part for child in node.get("children", []) for part in _flatten(child)]
+    return [node]
+
+
+def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
+    """The field names a JMESPath AST reads first, e.g. ``daemon.effective.icc`` -> (daemon, effective, icc)."""
+    while node and node.get("type") not in ("field", "subexpression"):
         children = node.get("children") or []
         if not children:
-            return None
+            return ()
         node = children[0]
-    return None
+    names = []
+    for part in _flatten(node):
+        if part.get("type") != "field":
+            break
+        names.append(part["value"])
+    return tuple(names)
+
+
+def _check_item_errors(item: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Raise EvalError when the evidence along ``path`` is marked broken by its collector.
+
+    An item (or an object inside it, such as the daemon item a container sees as ``daemon``)
+    may carry ``errors: {FIELD: reason}``; ``FIELD`` may also be a dotted pair (``swarm.inspect``).
+    """
+    node: Any = item
+    for index, name in enumerate(path):
+        if not isinstance(node, dict):
+            return
+        errors = node.get("errors")
+        if isinstance(errors, dict) and errors:
+            for key in (name, ".".join(path[index:index + 2])):
+                if key in errors:
+                    raise EvalError(str(errors[key]))
+        node = node.get(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +250,7 @@ def _first_field(node: dict[str, Any]) -> str | None:
 class Node:
     """A compiled condition."""
 
-    roots: frozenset[str] = frozenset()
+    paths: tuple[tuple[str, ...], ...] = ()
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -231,11 +259,8 @@ class Node:
         raise NotImplementedError
 
     def __call__(self, item: dict[str, Any]) -> Outcome:
-        errors = item.get("errors")
-        if errors:
-            for root in self.roots:
-                if root in errors:
-                    raise EvalError(str(errors[root]))
+        for path in self.paths:
+            _check_item_errors(item, path)
         return self.evaluate(item)
 
 
@@ -247,8 +272,8 @@ class Compare(Node):
             self.expr = jmespath.compile(key)
         except jmespath.exceptions.JMESPathError as exc:
             raise InputError(f"invalid JMESPath key {key!r}: {str(exc).splitlines()[0]}") from None
-        root = _first_field(self.expr.parsed)
-        self.roots = frozenset({root} if root else set())
+        fields = _leading_fields(self.expr.parsed)
+        self.paths = (fields,) if fields else ()
         self.op_name = op
         self.fn, needs_value, _ = OPS[op]
         self.normalise = VALUE_TYPES[value_type] if value_type else None
@@ -292,7 +317,7 @@ class Flag(Compare):
     def __init__(self, flag: str, op: str, value: Any, value_type: str | None):
         name = flag.lstrip("-")
         super().__init__(f'flags."{name}"[-1]', op, value, value_type, label=f"--{name}")
-        self.roots = frozenset({"flags"})
+        self.paths = (("flags",),)
 
 
 class Schema(Node):
@@ -307,8 +332,8 @@ class Schema(Node):
         self.validator = cls(schema)
         self.key = key
         self.expr = jmespath.compile(key) if key else None
-        root = _first_field(self.expr.parsed) if self.expr else None
-        self.roots = frozenset({root} if root else set())
+        fields = _leading_fields(self.expr.parsed) if self.expr else ()
+        self.paths = (fields,) if fields else ()
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
         target = self.expr.search(item) if self.expr else item
@@ -327,14 +352,20 @@ class Schema(Node):
 class All(Node):
     def __init__(self, children: list[Node]):
         self.children = children
-        self.roots = frozenset()
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
-        last = None
+        # Three-valued: one failing branch fails the whole even when another cannot be judged.
+        last, error = None, None
         for child in self.children:
-            last = child(item)
+            try:
+                last = child(item)
+            except EvalError as exc:
+                error = error or exc
+                continue
             if not last.passed:
                 return last
+        if error is not None:
+            raise error
         assert last is not None
         return Outcome(True, self.describe(), last.observed, last.key)
 
@@ -345,15 +376,21 @@ class All(Node):
 class Any_(Node):
     def __init__(self, children: list[Node]):
         self.children = children
-        self.roots = frozenset()
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
-        seen = []
+        # Three-valued: one passing branch passes the whole even when another cannot be judged.
+        seen, error = [], None
         for child in self.children:
-            out = child(item)
+            try:
+                out = child(item)
+            except EvalError as exc:
+                error = error or exc
+                continue
             if out.passed:
                 return out
             seen.append(out)
+        if error is not None:
+            raise error
         observed = {o.key: o.observed for o in seen} if len({o.key for o in seen}) == len(seen) else \
             [o.observed for o in seen]
         return Outcome(False, self.describe(), observed, ", ".join(dict.fromkeys(o.key for o in seen)))
@@ -365,7 +402,6 @@ class Any_(Node):
 class Not(Node):
     def __init__(self, child: Node):
         self.child = child
-        self.roots = frozenset()
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
         out = self.child(item)

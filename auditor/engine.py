@@ -8,8 +8,9 @@ checks.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from auditor.conditions import EvalError, Outcome
 from auditor.packs import Control, Pack
@@ -121,7 +122,8 @@ def evaluate_control(control: Control, evidence: dict[str, Any],
     statuses = {f["status"] for f in findings}
     if not findings:
         status = NOT_APPLICABLE
-        result["reason"] = f"no {target} subject to judge" if not views[target] else "no subject this control applies to"
+        result["reason"] = (f"no {target} subject to judge" if not views[target]
+                            else "no subject this control applies to")
     elif FAIL in statuses:
         status = FAIL
     elif ERROR in statuses:

@@ -43,7 +43,7 @@ class Collected:
         for target in targets:
             self.target_errors.setdefault(target, message)
 
-    def merge(self, other: "Collected") -> None:
+    def merge(self, other: Collected) -> None:
         for target, items in other.targets.items():
             self.targets.setdefault(target, []).extend(items)
         self.sources.extend(other.sources)

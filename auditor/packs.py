@@ -11,8 +11,9 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 

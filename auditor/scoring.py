@@ -12,10 +12,12 @@ compliant.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 SCORE_FORMULA = "score = 100 x sum(weight x passed) / sum(weight x (passed + failed)) over automated controls"
-COVERAGE_FORMULA = "coverage = 100 x automated controls with a verdict (pass, fail, not applicable) / automated controls"
+COVERAGE_FORMULA = ("coverage = 100 x automated controls with a verdict (pass, fail, not applicable)"
+                    " / automated controls")
 STATUS_ORDER = ("pass", "fail", "error", "not_applicable", "manual")
 
 

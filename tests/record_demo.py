@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import dockerd  # noqa: E402
 import scenario  # noqa: E402
+
 from auditor.collect.docker import collect_docker  # noqa: E402
 from auditor.evidence import build_bundle, save_bundle  # noqa: E402
 

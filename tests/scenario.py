@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import docker
-from docker.types import Mount, Ulimit
-
 import dockerd
+from docker.types import Mount, Ulimit
 
 NETWORK = "auditor-test-net"
 LABELS = {dockerd.TEST_LABEL: "1", **dict([dockerd.RUN_LABEL.split("=", 1)])}
@@ -60,7 +59,8 @@ class Case:
 
 def _sshd_command() -> list[str]:
     # A shell script named sshd stays in the process list as "/bin/sh /tmp/s/sshd".
-    script = "mkdir -p /tmp/s && printf '#!/bin/sh\\nsleep 3600\\n' > /tmp/s/sshd && chmod +x /tmp/s/sshd && /tmp/s/sshd"
+    script = ("mkdir -p /tmp/s && printf '#!/bin/sh\\nsleep 3600\\n' > /tmp/s/sshd"
+              " && chmod +x /tmp/s/sshd && /tmp/s/sshd")
     return ["sh", "-c", script]
 
 
@@ -132,7 +132,7 @@ class Scenario:
         self.shared_dir = tempfile.mkdtemp(prefix="auditor-shared-")
         self.cases = cases(self.shared_dir)
 
-    def __enter__(self) -> "Scenario":
+    def __enter__(self) -> Scenario:
         self.remove_containers()
         try:
             dockerd.ensure_busybox(self.host)

@@ -410,3 +410,16 @@ def test_resolve_in_root_never_escapes(tmp_path: Any) -> None:
     with pytest.raises(host.RootPathError):
         os.symlink("b", tmp_path / "a/b")
         host.resolve_in_root(root, "/a/b")
+
+
+def test_socket_mounts_are_derived_against_the_daemon_sockets():
+    from auditor.collect.docker import socket_mounts
+
+    def mounts(*sources):
+        return {"Mounts": [{"Source": s, "Destination": "/x", "RW": True} for s in sources]}
+
+    sockets = ["/var/run/docker.sock", "/srv/custom/engine.sock"]
+    assert socket_mounts(mounts("/srv/data", "/etc/localtime"), sockets) == []
+    found = socket_mounts(mounts("/run/docker.sock", "/var/run", "/srv/custom", "/tmp/x/docker.sock"), sockets)
+    assert [m["Source"] for m in found] == ["/run/docker.sock", "/var/run", "/srv/custom", "/tmp/x/docker.sock"]
+    assert socket_mounts(None, sockets) == []

@@ -128,3 +128,28 @@ def test_parameters_are_substituted():
     node = compile_condition({"key": "nested.n", "op": "lte", "value": {"param": "limit"}}, {"limit": 3})
     assert node(ITEM).passed
     assert "lte 3" in node.describe()
+
+
+def test_errors_of_a_nested_item_reach_checks_that_read_it():
+    container = {"inspect": {"HostConfig": {"SecurityOpt": []}},
+                 "daemon": {"errors": {"effective": "daemon.json line 2: bad", "swarm.inspect": "503"},
+                            "effective": {}, "swarm": {"inspect": None}}}
+    with pytest.raises(EvalError, match="line 2"):
+        run({"key": 'daemon.effective."no-new-privileges"', "op": "true"}, container)
+    with pytest.raises(EvalError, match="503"):
+        run({"key": "daemon.swarm.inspect.Spec", "op": "present"}, container)
+    with pytest.raises(EvalError, match="line 2"):
+        run({"key": "daemon.effective.\"default-ulimits\" || `{}`", "op": "empty"}, container)
+    assert run({"key": "inspect.HostConfig.SecurityOpt", "op": "empty"}, container).passed
+
+
+def test_combinators_are_three_valued():
+    item = {"own": ["no-new-privileges"], "daemon": {"errors": {"effective": "broken"}, "effective": {}}}
+    own = {"key": "own", "op": "contains", "value": "no-new-privileges"}
+    daemon = {"key": "daemon.effective.nnp", "op": "true"}
+    assert run({"any": [daemon, own]}, item).passed           # one branch passes: pass
+    with pytest.raises(EvalError):
+        run({"any": [daemon, {**own, "value": "x"}]}, item)   # none passes, one unknown: error
+    assert not run({"all": [daemon, {**own, "value": "x"}]}, item).passed   # one fails: fail
+    with pytest.raises(EvalError):
+        run({"all": [daemon, own]}, item)                     # none fails, one unknown: error

@@ -7,10 +7,10 @@ import json
 import os
 import socket
 
-import pytest
-
 import dockerd
+import pytest
 import scenario
+
 from auditor.cli import main
 from auditor.collect.docker import collect_docker
 from auditor.engine import evaluate

@@ -6,12 +6,12 @@ import copy
 import json
 
 import pytest
+from tests_helpers import mini_pack
 
 from auditor.engine import Selection, evaluate
 from auditor.errors import InputError
 from auditor.evidence import Collected, build_bundle
 from auditor.results import build_results, validate_results
-from tests_helpers import mini_pack
 
 
 def bundle(containers, target_errors=None, daemon=None):

@@ -49,13 +49,13 @@ controls:
 def make_pack(tmp_path, controls_text: str, pack_extra: str = "") -> str:
     folder = tmp_path / "mini"
     (folder / "controls").mkdir(parents=True)
-    (folder / "pack.yaml").write_text(textwrap.dedent(f"""\
+    (folder / "pack.yaml").write_text(textwrap.dedent("""\
         id: mini
         kind: benchmark
         title: Mini
         version: "1"
         sections:
-          - {{id: "9", title: Nine}}
+          - {id: "9", title: Nine}
         """) + pack_extra)
     (folder / "controls" / "a.yaml").write_text(controls_text)
     return str(folder)

@@ -25,6 +25,7 @@ from auditor.evidence import Collected
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 WORKERS = 8
 REDACTED = "<redacted>"
 API_TARGETS = ("docker.container", "docker.image", "docker.network")
@@ -578,7 +579,27 @@ def _command_column(top: dict[str, Any]) -> list[str]:
     return [row[index] for row in top.get("Processes") or [] if len(row) > index >= 0]
 
 
-def container_item(entry: dict[str, Any], tags: dict[str, list[str]]) -> dict[str, Any]:
+def _run_path(path: str) -> str:
+    """/var/run is a link to /run on current distributions: compare paths in one spelling."""
+    path = os.path.normpath(path or "/")
+    return "/run" + path[len("/var/run"):] if path == "/var/run" or path.startswith("/var/run/") else path
+
+
+def socket_mounts(inspect: dict[str, Any] | None, sockets: list[str]) -> list[dict[str, Any]]:
+    """Mounts that expose a daemon socket: the socket itself, a folder holding it, or any source
+    named docker.sock / containerd.sock (a derived fact, so checks need no join)."""
+    wanted = {_run_path(s) for s in sockets}
+    found = []
+    for mount in (inspect or {}).get("Mounts") or []:
+        source = _run_path(str(mount.get("Source") or ""))
+        if (source in wanted or any(s.startswith(source.rstrip("/") + "/") for s in wanted)
+                or source.endswith(("/docker.sock", "/containerd.sock"))):
+            found.append({"Source": mount.get("Source"), "Destination": mount.get("Destination"),
+                          "RW": mount.get("RW")})
+    return found
+
+
+def container_item(entry: dict[str, Any], tags: dict[str, list[str]], sockets: list[str]) -> dict[str, Any]:
     """One `docker.container` item from the API answers for it."""
     summary, inspect = entry["summary"], copy.deepcopy(entry["inspect"])
     name = ((inspect or {}).get("Name") or (summary.get("Names") or ["/" + summary["Id"][:12]])[0]).lstrip("/")
@@ -597,6 +618,7 @@ def container_item(entry: dict[str, Any], tags: dict[str, list[str]]) -> dict[st
         "process_commands": _command_column(top) if top else [],
         "env_secret_like": secret,
         "image": {"id": image_id, "tags": tags.get(image_id, [])},
+        "socket_mounts": socket_mounts(inspect, sockets),
     }
     errors = {}
     if entry["error"]:
@@ -722,8 +744,9 @@ def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_js
     daemon = daemon_item(api, process, root, daemon_json_path, units)
     collected.add("docker.daemon", daemon)
     tags = _image_tags(api)
+    sockets = [*daemon["socket_paths"], CONTAINERD_SOCKET]
     for entry in api.containers:
-        collected.add("docker.container", container_item(entry, tags))
+        collected.add("docker.container", container_item(entry, tags, sockets))
     for entry in api.images:
         collected.add("docker.image", image_item(entry))
     for entry in api.networks:

@@ -30,7 +30,6 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 
 import docker  # noqa: E402
-
 import dockerd  # noqa: E402  (tests/dockerd.py: imports the busybox image, never pulls)
 
 LABEL = {"auditor-bench": "1"}
@@ -114,7 +113,7 @@ def main() -> None:
     print(f"collection alone, in process        {t_collect:.3f} s")
     print(f"evaluation alone from evidence file {t_eval:.3f} s   (target <= 0.3 s; load, evaluate, results)")
     print(f"`auditor evaluate` command (wall)   {t_eval_cli:.3f} s   (includes interpreter start-up)")
-    print(f"reference shell implementation     ~93 s for 65 containers (from the issue)")
+    print("reference shell implementation     ~93 s for 65 containers (from the issue)")
 
 
 if __name__ == "__main__":
