@@ -209,7 +209,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.demo:
         from auditor.evidence import load_bundle
 
-        return _evaluate_and_report(load_bundle(DEMO_EVIDENCE), args, "demo", save_evidence=False)
+        return _evaluate_and_report(load_bundle(DEMO_EVIDENCE), args, "docker", save_evidence=False)
     targets = [t.strip() for t in args.target.split(",") if t.strip()]
     evidence = _collect(args, targets)
     return _evaluate_and_report(evidence, args, "-".join(targets), save_evidence=True)

@@ -22,7 +22,7 @@ def test_demo_audit_writes_results_and_prints_the_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Score" in proc.stdout and "coverage" in proc.stdout and "5.5" in proc.stdout
     files = os.listdir(tmp_path / "reports")
-    assert len(files) == 1 and files[0].startswith("demo-demo-docker-host-") and files[0].endswith(".results.json")
+    assert len(files) == 1 and files[0].startswith("docker-demo-docker-host-") and files[0].endswith(".results.json")
 
 
 def test_json_format_and_selection(tmp_path, capsys):

@@ -50,10 +50,12 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     failing.sort(key=lambda c: (c["status"] != "fail", SEVERITY_RANK.get(c["severity"], 9), -c["weight"]))
     if failing:
         rows = []
+        one_pack = len(results["packs"]) == 1
         for c in failing[:max_failures]:
             subjects = c["subjects"]
             bad = subjects["fail"] if c["status"] == "fail" else subjects["error"]
-            rows.append([c["status"].upper(), c["severity"], f"{c['pack']}:{c['id']}", safe_text(c["title"], 70),
+            control = c["id"] if one_pack else f"{c['pack']}:{c['id']}"
+            rows.append([c["status"].upper(), c["severity"], control, safe_text(c["title"], 90),
                          f"{bad}/{subjects['total']}" if subjects["total"] else safe_text(c.get("reason"), 40)])
         lines.append("")
         lines.append(tabulate(rows, headers=["status", "severity", "control", "title", "subjects"],
