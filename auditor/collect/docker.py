@@ -719,6 +719,7 @@ def collect_host(collected: Collected, root: str, daemon: dict[str, Any], docker
         collected.add("host.audit_path", host.audit_item(root, path, role, rules, source))
     collected.add("host.info", host.host_info_item(root, docker_root, accounts, proc))
     collected.source("host.files", detail=root)
+    collected.source("audit.rules", "ok" if source else "absent", detail=str(source or "no audit rules found"))
 
 
 # ---------------------------------------------------------------- entry point
@@ -743,6 +744,11 @@ def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_js
     units = {u: host.find_unit(root, u) for u in ("docker.service", "docker.socket")}
     daemon = daemon_item(api, process, root, daemon_json_path, units)
     collected.add("docker.daemon", daemon)
+    where = f"pid {process.pid} {process.exe}" if process else f"no dockerd behind {endpoint} in {proc}"
+    collected.source("dockerd.process", "ok" if process else "absent", detail=where)
+    json_error = (daemon.get("errors") or {}).get("daemon_json")
+    json_status = "error" if json_error else ("ok" if daemon["daemon_json"] is not None else "absent")
+    collected.source("daemon.json", json_status, detail=json_error or daemon["daemon_json_path"])
     tags = _image_tags(api)
     sockets = [*daemon["socket_paths"], CONTAINERD_SOCKET]
     for entry in api.containers:
