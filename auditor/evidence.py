@@ -134,6 +134,10 @@ def load_bundle(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: field 'targets' must map target names to lists of items")
     if not isinstance(doc.get("metadata"), dict):
         raise InputError(f"{path}: field 'metadata' must be an object")
+    for target, items in targets.items():
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("subject"), dict):
+                raise InputError(f"{path}: targets.{target}[{index}]: an item must be an object with a 'subject'")
     expected = doc.get("sha256")
     if expected and expected != content_sha256(doc):
         raise InputError(f"{path}: sha256 does not match the content: the bundle was altered or truncated")

@@ -21,8 +21,6 @@ from auditor.conditions import OPS, VALUE_TYPES, compile_condition
 from auditor.errors import InputError
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-STATUSES_MANUAL = ("manual",)
-BUILTIN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "benchmarks")
 
 
 def builtin_pack_dirs() -> list[str]:

@@ -113,3 +113,15 @@ def test_collect_then_evaluate_with_no_daemon(tmp_path):
     assert "none.sock" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("evaluate", str(ev), "-o", str(tmp_path / "out"))
     assert proc.returncode == 3 and "ERROR" in proc.stdout
+
+
+def test_evidence_items_must_be_objects(tmp_path, capsys):
+    from auditor.evidence import content_sha256
+
+    doc = json.load(open(DEMO_EVIDENCE))
+    doc["targets"]["docker.container"][3] = "oops"
+    doc["sha256"] = content_sha256(doc)
+    bad = tmp_path / "e.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["evaluate", str(bad)]) == 2
+    assert "targets.docker.container[3]" in capsys.readouterr().err

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import textwrap
 
 import pytest
+from tests_helpers import write_pack
 
 from auditor.cli import main
 from auditor.errors import InputError
@@ -46,19 +46,7 @@ controls:
 """
 
 
-def make_pack(tmp_path, controls_text: str, pack_extra: str = "") -> str:
-    folder = tmp_path / "mini"
-    (folder / "controls").mkdir(parents=True)
-    (folder / "pack.yaml").write_text(textwrap.dedent("""\
-        id: mini
-        kind: benchmark
-        title: Mini
-        version: "1"
-        sections:
-          - {id: "9", title: Nine}
-        """) + pack_extra)
-    (folder / "controls" / "a.yaml").write_text(controls_text)
-    return str(folder)
+make_pack = write_pack
 
 
 def test_a_minimal_pack_loads(tmp_path):

@@ -54,7 +54,8 @@ controls:
 """
 
 
-def mini_pack(tmp_path) -> Pack:
+def write_pack(tmp_path, controls_text: str, pack_extra: str = "") -> str:
+    """A pack folder `mini` with one section ("9") and one controls file; returns its path."""
     folder = tmp_path / "mini"
     (folder / "controls").mkdir(parents=True, exist_ok=True)
     (folder / "pack.yaml").write_text(textwrap.dedent("""\
@@ -64,6 +65,10 @@ def mini_pack(tmp_path) -> Pack:
         version: "1"
         sections:
           - {id: "9", title: Nine}
-        """))
-    (folder / "controls" / "a.yaml").write_text(MINI_CONTROLS)
-    return load_pack(str(folder))
+        """) + pack_extra)
+    (folder / "controls" / "a.yaml").write_text(controls_text)
+    return str(folder)
+
+
+def mini_pack(tmp_path) -> Pack:
+    return load_pack(write_pack(tmp_path, MINI_CONTROLS))
