@@ -17,8 +17,8 @@ from typing import Any
 from auditor import __version__
 from auditor.errors import AuditorError, ExitCode, InputError
 
-FORMATS = ("table", "json")
-TARGETS = ("docker",)
+FORMATS = ("table", "json", "oscal")
+TARGETS = ("docker", "node", "cluster", "manifests")
 DEMO_EVIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "demo-evidence.json")
 
 
@@ -36,16 +36,28 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     g.add_argument("--level", type=int, choices=(1, 2), help="highest CIS profile level to include")
     g.add_argument("--set", action="append", default=[], metavar="PACK.PARAM=VALUE", dest="params",
                    help="override a pack parameter, e.g. cis-docker-1.6.0.minimum_engine_version=27.0")
+    g.add_argument("--framework", action="append", default=[], metavar="ID|PATH",
+                   help="show this framework (e.g. pci-dss-4.0) and evaluate the packs it needs (repeatable; "
+                        "default: every built-in framework over the packs evaluated)")
 
 
 def _add_output(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--format", default="table", metavar="LIST",
-                   help="what to print: comma list of table,json (default: table)")
+                   help="comma list of table,json,oscal (json on stdout, oscal beside the results; default: table)")
     g.add_argument("-o", "--output-dir", default="reports", metavar="DIR",
                    help="folder for the evidence and results files (default: reports/)")
-    g.add_argument("--fail-under", type=float, metavar="SCORE",
-                   help="exit 1 when the overall score is below SCORE (0-100)")
+    g.add_argument("--fail-under", action="append", default=[], metavar="[ID=]SCORE",
+                   help="exit 1 when the overall score (or that of pack or framework ID) is below SCORE "
+                        "(0-100; repeatable)")
+    g.add_argument("--fail-on", metavar="SEVERITY",
+                   help="exit 1 when a control of this severity or higher fails (and is not waived): "
+                        "critical, high, medium, low or info")
+    g.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when, compared with --baseline, a control or subject newly fails")
+    g.add_argument("--baseline", metavar="OLD.json",
+                   help="an earlier results file: the comparison goes into the results (`baseline`)")
+    g.add_argument("--waivers", metavar="FILE", help="waivers file (YAML) to apply; see docs/waivers.md")
 
 
 def _add_docker_source(p: argparse.ArgumentParser) -> None:
@@ -55,6 +67,24 @@ def _add_docker_source(p: argparse.ArgumentParser) -> None:
     g.add_argument("--daemon-json", metavar="PATH", help="daemon.json to read (default: from dockerd's argv or "
                                                            "/etc/docker/daemon.json)")
     g.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per daemon API call")
+    g.add_argument("--kubelet-config", metavar="PATH", help="kubelet config file to read for the node target "
+                                                              "(default: from kubelet's --config or the layout's path)")
+
+
+def _add_k8s_source(p: argparse.ArgumentParser, manifests: bool) -> None:
+    g = p.add_argument_group("kubernetes sources")
+    g.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig for the cluster target (default: $KUBECONFIG "
+                                                         "or ~/.kube/config)")
+    g.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+    g.add_argument("--in-cluster", action="store_true", help="use the pod's service account (auditor in a pod)")
+    if manifests:
+        g.add_argument("--manifests", action="append", default=[], metavar="PATH",
+                       help="judge Kubernetes manifests: a YAML/JSON file or folder (repeatable)")
+
+
+# Options that name a source: given without --target, they choose the sources to collect.
+SOURCE_OPTIONS = {"docker_host": "docker", "daemon_json": "docker", "kubelet_config": "node", "kubeconfig": "cluster",
+                  "context": "cluster", "in_cluster": "cluster", "manifests": "manifests"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,20 +96,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="collect evidence, evaluate the packs, write results and print a summary")
     p.add_argument("--demo", action="store_true", help="evaluate the bundled demo evidence instead of this host")
-    p.add_argument("--target", default="docker", metavar="LIST", help="sources to collect (default: docker)")
+    p.add_argument("--no-pdf", action="store_true", help="do not write the PDF report (also: AUDITOR_NO_PDF=1)")
+    p.add_argument("--no-html", action="store_true", help="do not write the HTML report")
+    p.add_argument("--target", metavar="LIST", help="sources to collect: comma list of " + ",".join(TARGETS)
+                   + " (default: the sources the options name, else every source that answers)")
     _add_docker_source(p)
+    _add_k8s_source(p, manifests=True)
     _add_selection(p)
     _add_output(p)
 
     p = sub.add_parser("collect", help="collect an evidence bundle only")
     p.add_argument("source", choices=TARGETS, help="what to collect")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders (source manifests)")
     p.add_argument("-o", "--output", default="evidence.json", metavar="FILE", help="evidence file to write")
     _add_docker_source(p)
+    _add_k8s_source(p, manifests=False)
 
     p = sub.add_parser("evaluate", help="evaluate an evidence bundle (no daemon needed)")
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence bundle written by `auditor collect`")
     _add_selection(p)
     _add_output(p)
+
+    p = sub.add_parser("report", help="render a results file as HTML, PDF, JUnit, SARIF or CSV (no daemon needed)")
+    p.add_argument("results", metavar="RESULTS.json", help="results file written by `auditor audit` or `evaluate`")
+    p.add_argument("--format", default="html,pdf", metavar="LIST",
+                   help="comma list of table,html,pdf,json,junit,sarif,csv,oscal (default: html,pdf)")
+    p.add_argument("-o", "--output-dir", metavar="DIR", help="folder for the reports (default: beside RESULTS.json)")
+
+    p = sub.add_parser("diff", help="compare two results files: score deltas, control and subject changes")
+    p.add_argument("old", metavar="OLD.json", help="the earlier results file")
+    p.add_argument("new", metavar="NEW.json", help="the later results file")
+    p.add_argument("--format", default="table", metavar="LIST",
+                   help="what to print: comma list of table,json (default: table)")
+    p.add_argument("--fail-on-regression", action="store_true",
+                   help="exit 1 when a control or subject fails in NEW that did not in OLD")
 
     p = sub.add_parser("packs", help="list, show or validate check packs")
     psub = p.add_subparsers(dest="packs_command", metavar="ACTION")
@@ -139,41 +189,115 @@ def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, lab
                          save_evidence: bool) -> int:
     from auditor.engine import evaluate
     from auditor.evidence import save_bundle, write_json_atomic
-    from auditor.packs import resolve_packs
-    from auditor.report.terminal import render_table
+    from auditor.frameworks import packs_and_frameworks
+    from auditor.report.terminal import progress, render_table
     from auditor.results import build_results
 
     formats = _formats(args.format)
     selection = _selection(args)
-    packs = resolve_packs(selection.packs, _parse_params(args.params))
-    results = build_results(evidence, evaluate(evidence, packs, selection), selection)
+    packs, frameworks = packs_and_frameworks(selection.packs, args.framework, _parse_params(args.params))
+    with progress("evaluating"):
+        results = build_results(evidence, evaluate(evidence, packs, selection), selection, frameworks=frameworks)
+    results = _apply_waivers_and_baseline(results, args)
     os.makedirs(args.output_dir, exist_ok=True)
     base = os.path.join(args.output_dir, _run_name(evidence, label))
     if save_evidence:
         save_bundle(evidence, base + ".evidence.json")
     write_json_atomic(base + ".results.json", results)
+    reports = _write_audit_reports(results, args, base)
+    if "oscal" in formats:  # written beside the results file (stdout stays for json)
+        from auditor.report.oscal import render_oscal
+
+        write_json_atomic(base + ".oscal.json", render_oscal(results))
     if "json" in formats:
         json.dump(results, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
     if "table" in formats:
         stream = sys.stderr if "json" in formats else sys.stdout
         stream.write(render_table(results))
+        stream.write(_changes_text(results))
         stream.write(f"\nresults: {base}.results.json\n")
+        for path in reports:
+            stream.write(f"report: {path}\n")
         if save_evidence:
             stream.write(f"evidence: {base}.evidence.json\n")
-    return _exit_code(results, args.fail_under)
+        if "oscal" in formats:
+            stream.write(f"oscal: {base}.oscal.json\n")
+    return _exit_code(results, args.gates)
 
 
-def _exit_code(results: dict[str, Any], fail_under: float | None) -> int:
+def _write_audit_reports(results: dict[str, Any], args: argparse.Namespace, base: str) -> list[str]:
+    """HTML and PDF beside the results file (`audit` only; --no-html, --no-pdf or AUDITOR_NO_PDF=1 skip them)."""
+    wanted = [] if not hasattr(args, "no_pdf") else \
+        [f for f, skip in (("html", args.no_html), ("pdf", args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1"))
+         if not skip]
+    if not wanted:
+        return []
+    from auditor.report.write import write_reports
+
+    with open(base + ".results.json", "rb") as fh:  # the reports print and attach exactly these bytes
+        data = fh.read()
+    return write_reports(results, wanted, base, data)
+
+
+def _prepare_run(args: argparse.Namespace) -> None:
+    """Check gates and load waivers and baseline before any collection, so bad input fails first."""
+    from auditor.gates import Gates, parse_fail_on, parse_fail_under
+    from auditor.results import load_results
+    from auditor.waivers import load_waivers
+
+    args.gates = Gates(fail_under=parse_fail_under(args.fail_under), fail_on=parse_fail_on(args.fail_on),
+                       fail_on_regression=args.fail_on_regression)
+    if args.fail_on_regression and not args.baseline:
+        raise InputError("--fail-on-regression needs --baseline OLD.json")
+    args.waiver_set = load_waivers(args.waivers) if args.waivers else None
+    args.baseline_doc = load_results(args.baseline) if args.baseline else None
+
+
+def _apply_waivers_and_baseline(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Waivers after evaluation (evaluation itself never sees them), then the comparison with the baseline."""
+    if args.waiver_set is not None:
+        from auditor.waivers import apply_waivers, today_utc
+
+        results = apply_waivers(results, args.waiver_set, today_utc())
+        from auditor.frameworks import refresh_frameworks
+
+        refresh_frameworks(results)  # requirement verdicts follow the waived control statuses
+    if args.baseline_doc is not None:
+        from auditor.diff import diff_results
+
+        results["baseline"] = {"source": args.baseline, "diff": diff_results(args.baseline_doc, results)}
+    return results
+
+
+def _changes_text(results: dict[str, Any]) -> str:
+    """Waiver and baseline summaries shown under the audit table (empty when neither was asked for)."""
+    text = ""
+    if "waivers" in results:
+        from auditor.report.waivers_table import render_waivers_summary
+
+        text += "\n" + render_waivers_summary(results)
+    if "baseline" in results:
+        from auditor.report.diff_table import render_diff_table
+
+        text += f"\nCompared with the baseline {results['baseline']['source']}:\n"
+        text += render_diff_table(results["baseline"]["diff"])
+    return text
+
+
+def _exit_code(results: dict[str, Any], gates: Any) -> int:
+    """Exit code of a run: 3 (evidence incomplete) wins over 1 (a gate breached), then 0."""
+    from auditor.gates import breaches
+
+    breached = breaches(results, gates)
+    for message in breached:
+        _warn(f"gate breached: {message}")
     if not results["evidence"]["complete"]:
         _warn("evidence is incomplete: " + "; ".join(
             f"{e['source']}: {e['message']}" for e in results["evidence"]["errors"]) or "see the results file")
         return ExitCode.EVIDENCE_INCOMPLETE
-    if fail_under is not None:
-        score = results["summary"]["score"]
-        if score is None or score < fail_under:
-            _warn(f"gate breached: score {score if score is not None else 'n/a'} is below --fail-under {fail_under:g}")
-            return ExitCode.GATE_BREACHED
+    if breached:
+        return ExitCode.GATE_BREACHED
     return ExitCode.SUCCESS
 
 
@@ -198,7 +322,37 @@ def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]
 
         collected.merge(collect_docker(docker_host=args.docker_host, root=args.root,
                                        daemon_json_path=args.daemon_json, timeout=args.timeout))
+    if "node" in targets:
+        from auditor.collect.node import collect_node
+
+        collected.merge(collect_node(root=args.root, kubelet_config=args.kubelet_config))
+    if "cluster" in targets:
+        from auditor.collect.cluster import collect_cluster
+
+        collected.merge(collect_cluster(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster,
+                                        timeout=args.timeout))
+    if "manifests" in targets:
+        if not args.manifests:
+            raise InputError("the manifests source needs a path: --manifests PATH (audit) or "
+                             "`auditor collect manifests PATH...`")
+        from auditor.collect.manifests import collect_manifests
+
+        collected.merge(collect_manifests(args.manifests))
     return build_bundle(collected, root=args.root)
+
+
+def _collect_reachable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """No --target and no source option: every source that answers (see auditor/collect/discover.py)."""
+    from auditor.collect.discover import collect_reachable
+    from auditor.evidence import build_bundle
+
+    if not os.path.isdir(args.root):
+        raise InputError(f"--root {args.root}: not a directory")
+    collected, reached = collect_reachable(root=args.root, docker_host=args.docker_host, daemon_json=args.daemon_json,
+                                           timeout=args.timeout, kubelet_config=args.kubelet_config,
+                                           kubeconfig=args.kubeconfig, context=args.context,
+                                           in_cluster=args.in_cluster)
+    return build_bundle(collected, root=args.root), "-".join(reached) or "audit"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,18 +360,32 @@ def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]
 
 def cmd_audit(args: argparse.Namespace) -> int:
     _formats(args.format)  # fail on a bad option before touching the system
+    _prepare_run(args)
     if args.demo:
         from auditor.evidence import load_bundle
 
         return _evaluate_and_report(load_bundle(DEMO_EVIDENCE), args, "docker", save_evidence=False)
-    targets = [t.strip() for t in args.target.split(",") if t.strip()]
-    evidence = _collect(args, targets)
+    if args.target is not None:
+        targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    else:
+        targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None)))
+    from auditor.report.terminal import progress
+
+    if not targets and args.target is None:
+        with progress("collecting evidence"):
+            evidence, label = _collect_reachable(args)
+        return _evaluate_and_report(evidence, args, label, save_evidence=True)
+    with progress("collecting " + ", ".join(targets)):
+        evidence = _collect(args, targets)
     return _evaluate_and_report(evidence, args, "-".join(targets), save_evidence=True)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
     from auditor.evidence import save_bundle
 
+    if args.paths and args.source != "manifests":
+        raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` does)")
+    args.manifests = args.paths
     evidence = _collect(args, [args.source])
     save_bundle(evidence, args.output)
     meta = evidence["metadata"]
@@ -232,13 +400,67 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from auditor.evidence import load_bundle
 
+    _prepare_run(args)
     evidence = load_bundle(args.evidence)
     return _evaluate_and_report(evidence, args, "evaluate", save_evidence=False)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render a results file in the chosen formats; touches no daemon or cluster."""
+    from auditor.report.write import REPORT_FORMATS, write_reports
+    from auditor.results import load_results
+
+    chosen = [f.strip() for f in args.format.split(",") if f.strip()]
+    known = ("table", *REPORT_FORMATS)
+    bad = [f for f in chosen if f not in known]
+    if bad or not chosen:
+        raise InputError(f"--format: unknown format {', '.join(bad) or '(empty)'} (choose from {', '.join(known)})")
+    results = load_results(args.results)
+    with open(args.results, "rb") as fh:
+        data = fh.read()
+    name = os.path.basename(args.results)
+    for suffix in (".results.json", ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    out_dir = args.output_dir or os.path.dirname(os.path.abspath(args.results))
+    written = write_reports(results, [f for f in chosen if f != "table"], os.path.join(out_dir, name), data)
+    if "table" in chosen:
+        from auditor.report.terminal import render_table
+
+        sys.stdout.write(render_table(results))
+    for path in written:
+        sys.stderr.write(f"report: {path}\n")
+    return ExitCode.SUCCESS
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare two results files; exit 1 with --fail-on-regression when the newer one regressed."""
+    from auditor.diff import diff_results
+    from auditor.gates import regression_breaches
+    from auditor.report.diff_table import render_diff_table
+    from auditor.results import load_results
+
+    formats = _formats(args.format)
+    old, new = load_results(args.old), load_results(args.new)
+    diff = diff_results(old, new)
+    if "json" in formats:
+        json.dump(diff, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+    if "table" in formats:
+        stream = sys.stderr if "json" in formats else sys.stdout
+        stream.write(f"{args.old} -> {args.new}\n")
+        stream.write(render_diff_table(diff))
+    breached = regression_breaches(diff) if args.fail_on_regression else []
+    for message in breached:
+        _warn(f"gate breached: {message}")
+    return ExitCode.GATE_BREACHED if breached else ExitCode.SUCCESS
 
 
 def cmd_packs(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    from auditor.frameworks import describe_frameworks, find_framework_paths, is_framework_dir
     from auditor.packs import find_pack_paths, load_pack, resolve_packs
     from auditor.report.terminal import safe_text
 
@@ -248,10 +470,18 @@ def cmd_packs(args: argparse.Namespace) -> int:
             automated = sum(1 for c in pack.controls if c.assessment == "automated")
             rows.append([pack.id, pack.title, pack.version, len(pack.controls), automated, pack.path])
         print(tabulate(rows, headers=["id", "title", "version", "controls", "automated", "path"]))
+        print()
+        print(tabulate(describe_frameworks(), headers=["framework", "title", "version", "requirements", "automated",
+                                                       "mappings", "verified", "unsourced", "path"]))
         return ExitCode.SUCCESS
     if args.packs_command == "validate":
-        paths = args.paths or list(find_pack_paths().values())
+        paths = args.paths or [*find_pack_paths().values(), *find_framework_paths().values()]
         for path in paths:
+            if is_framework_dir(path):
+                fid, _, version, reqs, automated, maps, *_ = describe_frameworks([path])[0]
+                print(f"ok {path}: framework {fid} {version}, {reqs} requirements, {automated} automated, "
+                      f"{maps} mappings")
+                continue
             pack = load_pack(path)
             automated = sum(1 for c in pack.controls if c.assessment == "automated")
             print(f"ok {path}: pack {pack.id} {pack.version}, {len(pack.controls)} controls, {automated} automated")
@@ -273,7 +503,8 @@ def cmd_packs(args: argparse.Namespace) -> int:
     return ExitCode.SUCCESS
 
 
-COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "evaluate": cmd_evaluate, "packs": cmd_packs}
+COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "evaluate": cmd_evaluate, "report": cmd_report,
+            "diff": cmd_diff, "packs": cmd_packs}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,8 +14,10 @@ the pack JSON Schema is generated from it (see :mod:`auditor.packs`).
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +97,54 @@ def _integer(value: Any) -> Any:
     return _to_int(value)
 
 
+# The instant ages are measured against: the evidence's ``metadata.collected_at``, set by the engine
+# once per evaluation (never the wall clock, so a bundle always gives the same verdicts).
+AS_OF: ContextVar[_dt.datetime | None] = ContextVar("auditor_as_of", default=None)
+_TIMESTAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:?\d\d)?$")
+
+
+def parse_timestamp(value: Any) -> _dt.datetime | None:
+    """An RFC 3339 timestamp (Docker's nanoseconds and Kubernetes' ``Z`` included) as aware UTC, or None."""
+    match = _TIMESTAMP.match(str(value).strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    offset = _dt.timedelta(0)
+    if zone and zone not in ("Z", "z"):
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    try:
+        stamp = _dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+                             tzinfo=_dt.timezone(offset))
+    except ValueError:
+        return None
+    return stamp.astimezone(_dt.timezone.utc)
+
+
+def _age_days(value: Any) -> Any:
+    """A timestamp becomes its age in days at collection time; a number (the threshold) stays as it is.
+
+    Docker's zero time (``0001-01-01T00:00:00Z``, a container never started) has no age: None.
+    """
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, list):
+        return [_age_days(v) for v in value]
+    stamp = parse_timestamp(value)
+    if stamp is None:
+        raise EvalError(f"{value!r} is not a timestamp")
+    if stamp.year <= 1:
+        return None
+    as_of = AS_OF.get()
+    if as_of is None:
+        raise EvalError("cannot measure an age: the evidence has no metadata.collected_at")
+    return round((as_of - stamp).total_seconds() / 86400.0, 3)
+
+
 VALUE_TYPES: dict[str, Callable[[Any], Any]] = {
+    "age_days": _age_days,
     "integer": _integer,
     "version": lambda v: None if v is None else _version_tuple(v),
     "capability": _capability,

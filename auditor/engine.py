@@ -8,11 +8,12 @@ checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.conditions import EvalError, Outcome
+from auditor.conditions import AS_OF, EvalError, Outcome, parse_timestamp
 from auditor.packs import Control, Pack
 
 PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applicable", "manual"
@@ -59,10 +60,15 @@ def _bounded(value: Any) -> Any:
     return value
 
 
+# Subject fields findings keep: identity (diffs match on type, name, namespace, kind, container,
+# path; never on id, which changes when a container is recreated) and what waiver selectors read.
+SUBJECT_KEYS = ("type", "name", "id", "path", "file", "line", "namespace", "kind", "container", "image", "labels")
+
+
 def subject_of(item: dict[str, Any]) -> dict[str, Any]:
     subject = item.get("subject")
     if isinstance(subject, dict) and subject.get("name") is not None:
-        return {k: subject[k] for k in ("type", "name", "id", "path", "file", "line") if k in subject}
+        return {k: subject[k] for k in SUBJECT_KEYS if k in subject}
     return {"type": "unknown", "name": str(subject) if subject is not None else "(no subject)"}
 
 
@@ -102,27 +108,50 @@ def _subject_key(finding: dict[str, Any]) -> tuple[str, str, str]:
     return (str(s.get("name", "")), str(s.get("id", "")), str(s.get("path", "")))
 
 
+@contextmanager
+def evaluation_context(evidence: dict[str, Any]) -> Iterator[None]:
+    """Give conditions the evidence's collection time (ages are measured against it, not the clock)."""
+    token = AS_OF.set(parse_timestamp((evidence.get("metadata") or {}).get("collected_at")))
+    try:
+        yield
+    finally:
+        AS_OF.reset(token)
+
+
 def evaluate_control(control: Control, evidence: dict[str, Any],
                      views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Verdict and findings of one control."""
+    if AS_OF.get() is None:  # called on its own, outside evaluate()
+        with evaluation_context(evidence):
+            return _evaluate_control(control, evidence, views)
+    return _evaluate_control(control, evidence, views)
+
+
+def _evaluate_control(control: Control, evidence: dict[str, Any],
+                      views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": []}
     if control.assessment == "manual":
         result["reason"] = "needs a person: see the audit text"
         return result
     target = control.target
     assert target is not None
+    # One control may judge several targets, comma-separated (Roles and ClusterRoles alike).
+    names = [name.strip() for name in target.split(",")]
     target_errors = evidence.get("metadata", {}).get("target_errors") or {}
-    if target in target_errors:
-        result.update(status=ERROR, reason=f"{target} was not collected: {target_errors[target]}")
+    broken = next((name for name in names if name in target_errors), None)
+    if broken is not None:
+        result.update(status=ERROR, reason=f"{broken} was not collected: {target_errors[broken]}")
         return result
-    if target not in views:
-        views[target] = _views(evidence, target)
-    findings = [f for f in (_judge(control, v) for v in views[target]) if f is not None]
+    for name in names:
+        if name not in views:
+            views[name] = _views(evidence, name)
+    items = [view for name in names for view in views[name]]
+    findings = [f for f in (_judge(control, v) for v in items) if f is not None]
     findings.sort(key=_subject_key)
     statuses = {f["status"] for f in findings}
     if not findings:
         status = NOT_APPLICABLE
-        result["reason"] = (f"no {target} subject to judge" if not views[target]
+        result["reason"] = (f"no {target} subject to judge" if not items
                             else "no subject this control applies to")
     elif FAIL in statuses:
         status = FAIL
@@ -142,7 +171,8 @@ def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selecti
     selection = selection or Selection()
     views: dict[str, list[dict[str, Any]]] = {}
     out = []
-    for pack in packs:
-        verdicts = [(c, evaluate_control(c, evidence, views)) for c in pack.controls if selection.accepts(c)]
-        out.append((pack, verdicts))
+    with evaluation_context(evidence):
+        for pack in packs:
+            verdicts = [(c, evaluate_control(c, evidence, views)) for c in pack.controls if selection.accepts(c)]
+            out.append((pack, verdicts))
     return out

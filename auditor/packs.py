@@ -117,7 +117,8 @@ def controls_schema() -> dict[str, Any]:
             "weight": {"type": "number", "minimum": 0},
             "assessment": {"enum": ["automated", "manual"]},
             "cis_assessment": {"enum": ["automated", "manual"]},
-            "target": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_.]+$"},
+            # one target, or several comma-separated ("k8s.role, k8s.clusterrole")
+            "target": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_.]+(, *[a-z0-9_]+\.[a-z0-9_.]+)*$"},
             "where": {"$ref": "#/$defs/condition"},
             "check": {"$ref": "#/$defs/condition"},
             "expected": text,
@@ -127,6 +128,10 @@ def controls_schema() -> dict[str, Any]:
             "interpretation": text,
             "references": {"type": "array", "items": {"type": "string"}},
             "tags": {"type": "array", "items": {"type": "string"}},
+            # ids this control had before (a renumbered control in a pack upgrade): "5.4", or
+            # "old-pack-id:5.4" across packs; recorded in results so `auditor diff` can pair them
+            "aliases": {"type": "array", "uniqueItems": True, "items": {
+                "type": "string", "pattern": r"^([a-z0-9][a-z0-9.-]*:)?[A-Za-z0-9][A-Za-z0-9._-]*$"}},
         },
         "allOf": [
             {"if": {"properties": {"assessment": {"const": "automated"}}},

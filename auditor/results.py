@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
 from auditor.engine import Selection
 from auditor.errors import InputError
 from auditor.evidence import utc_now
+from auditor.frameworks import Framework, framework_results
 from auditor.packs import Control, Pack
 from auditor.scoring import COVERAGE_FORMULA, SCORE_FORMULA, in_section, score_controls
 
@@ -51,12 +53,15 @@ def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dic
     entry["references"] = list(control.data.get("references", []))
     if "cis_assessment" in control.data:
         entry["cis_assessment"] = control.data["cis_assessment"]
+    if control.data.get("aliases"):  # former ids, so `auditor diff` pairs a renumbered control
+        entry["aliases"] = list(control.data["aliases"])
     return entry
 
 
 def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tuple[Control, dict[str, Any]]]]],
-                  selection: Selection | None = None, generated_at: str | None = None) -> dict[str, Any]:
-    """Assemble the results document from the engine's verdicts."""
+                  selection: Selection | None = None, generated_at: str | None = None,
+                  frameworks: Sequence[Framework] = ()) -> dict[str, Any]:
+    """Assemble the results document from the engine's verdicts (and the frameworks' verdicts over them)."""
     meta = evidence.get("metadata", {})
     controls: list[dict[str, Any]] = []
     packs_out = []
@@ -94,6 +99,7 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
         "summary": score_controls(controls),
         "packs": packs_out,
         "controls": controls,
+        "frameworks": framework_results(controls, frameworks),
     }
 
 

@@ -8,6 +8,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import dockerd  # found through the sys.path entry just above
 
+# `auditor audit` writes a PDF by default; rendering it takes seconds, so the suite skips it
+# (tests/test_report_pdf.py renders PDFs on purpose and checks the default).
+os.environ.setdefault("AUDITOR_NO_PDF", "1")
+
 
 @pytest.fixture(scope="session")
 def docker_host() -> str:

@@ -4,6 +4,7 @@
 
     base: container            # optional: tests/fixtures/bases/<base>.json under every case
     daemon: {set: {...}}       # optional: changes to the base daemon item every case sees
+    collected_at: "2026-01-31T00:00:00Z"   # optional: metadata.collected_at (ages are measured against it)
     cases:
       - name: privileged container
         expect: fail           # pass | fail | error | not_applicable
@@ -13,6 +14,8 @@
         item: {...}            # instead of base: the whole item
         daemon: {set: {...}}   # per-case changes to the daemon item
         items: [...]           # several items in one case (each as above: set/merge/item)
+        target: k8s.clusterrole  # per item, for controls on several targets (default: the first)
+        base: k8s_clusterrole    # per item: another base than the fixture's
 
 Each case becomes an evidence bundle holding the case's item(s) under the control's target (and
 the daemon item under ``docker.daemon``); the control alone is evaluated and its verdict compared.
@@ -80,14 +83,20 @@ def apply_changes(item: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
 def case_evidence(fixture: dict[str, Any], case: dict[str, Any], target: str) -> dict[str, Any]:
     base = load_base(fixture["base"]) if fixture.get("base") else {}
     specs = case["items"] if "items" in case else [case]
-    items = [apply_changes(copy.deepcopy(base), spec) for spec in specs]
-    targets: dict[str, list[dict[str, Any]]] = {target: items}
+    # a control judging several targets ("k8s.role, k8s.clusterrole"): an item spec may name its
+    # own target (`target: k8s.clusterrole`) and base (`base: k8s_clusterrole`); default the first
+    names = [name.strip() for name in target.split(",")]
+    targets: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for spec in specs:
+        start = load_base(spec["base"]) if spec.get("base") else copy.deepcopy(base)
+        targets[spec.get("target", names[0])].append(apply_changes(start, spec))
     if target != "docker.daemon":
         daemon = apply_changes(load_base("daemon"), fixture.get("daemon", {}))
         targets["docker.daemon"] = [apply_changes(daemon, case.get("daemon", {}))]
-    return {"kind": "auditor-evidence", "schema_version": "1",
-            "metadata": {"host": "fixture", "complete": True, "errors": [], "target_errors": {}},
-            "targets": targets}
+    metadata = {"host": "fixture", "complete": True, "errors": [], "target_errors": {}}
+    if fixture.get("collected_at"):
+        metadata["collected_at"] = fixture["collected_at"]
+    return {"kind": "auditor-evidence", "schema_version": "1", "metadata": metadata, "targets": targets}
 
 
 def fixture_files() -> list[tuple[str, str, str]]:

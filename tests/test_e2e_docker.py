@@ -147,7 +147,7 @@ def test_section_3_against_real_files_under_a_root(tmp_path, capsys):
     os.chown(sock_dir / "docker.sock", 0, 998)
     try:
         code = main(["audit", "--root", str(root), "--docker-host", f"unix://{tmp_path}/nothing.sock",
-                     "--timeout", "2", "--section", "3", "--section", "1.1.2", "--format", "json",
+                     "--timeout", "2", "--section", "3", "--section", "1.1.2", "--format", "json", "--pack", PACK,
                      "-o", str(tmp_path / "out")])
     finally:
         sock.close()
@@ -179,7 +179,7 @@ def test_section_3_against_real_files_under_a_root(tmp_path, capsys):
 
 def test_unreachable_daemon_turns_daemon_and_container_controls_into_errors(tmp_path, capsys):
     code = main(["audit", "--docker-host", f"unix://{tmp_path}/nothing.sock", "--timeout", "2",
-                 "--format", "json", "-o", str(tmp_path)])
+                 "--format", "json", "-o", str(tmp_path), "--pack", PACK])
     results = json.loads(capsys.readouterr().out)
     assert code == 3
     statuses = {c["id"]: c["status"] for c in results["controls"]}

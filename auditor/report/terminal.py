@@ -46,6 +46,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     lines.append("")
     lines.append(f"Score {_pct(summary['score'])} / 100, coverage {_pct(summary['coverage'])} %  "
                  f"({results['scoring']['score']})")
+    lines.extend(_framework_lines(results.get("frameworks") or []))
     failing = [c for c in results["controls"] if c["status"] in ("fail", "error")]
     failing.sort(key=lambda c: (c["status"] != "fail", SEVERITY_RANK.get(c["severity"], 9), -c["weight"]))
     if failing:
@@ -64,3 +65,67 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
             lines.append(f"... and {len(failing) - max_failures} more failing or errored controls "
                          f"(see the results JSON)")
     return "\n".join(lines) + "\n"
+
+
+def _framework_lines(frameworks: list[dict[str, Any]]) -> list[str]:
+    """One row per framework: requirement verdicts and the framework score (docs/frameworks.md)."""
+    if not frameworks:
+        return []
+    rows = []
+    for fw in frameworks:
+        c = fw.get("counts") or {}
+        rows.append([safe_text(fw.get("id"), 24), safe_text(f"{fw.get('title')} {fw.get('version')}", 52),
+                     _pct(fw.get("score")), _pct(fw.get("coverage")), c.get("pass", 0), c.get("fail", 0),
+                     c.get("error", 0), c.get("not_applicable", 0), c.get("manual", 0), c.get("not_assessed", 0)])
+    table = tabulate(rows, headers=["framework", "title", "score", "coverage", "pass", "fail", "error", "n/a",
+                                    "manual", "not assessed"], tablefmt="simple", disable_numparse=True)
+    return ["", table, "(framework score: requirements passed / (passed + failed); a requirement fails when "
+            "any mapped control fails)"]
+
+
+class progress:  # noqa: N801 (used as a context manager, read like a function)
+    """A one-line status on stderr while a slow step runs, only when stderr is a terminal.
+
+    ``with progress("collecting docker evidence"):`` shows a spinner and the seconds elapsed,
+    and clears the line when the step ends. Pipes and CI logs see nothing.
+    """
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, label: str, stream: Any = None) -> None:
+        import sys
+
+        self.label = safe_text(label, 60)
+        self.stream = stream if stream is not None else sys.stderr
+        self._thread: Any = None
+        self._stop: Any = None
+
+    def _run(self) -> None:
+        import time
+
+        start = time.monotonic()
+        n = 0
+        while not self._stop.wait(0.1):
+            n += 1
+            self.stream.write(f"\r{self.FRAMES[n % 4]} {self.label} {time.monotonic() - start:5.1f} s")
+            self.stream.flush()
+
+    def __enter__(self) -> progress:
+        import threading
+
+        try:
+            tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if tty:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

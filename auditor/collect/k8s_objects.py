@@ -1,0 +1,289 @@
+"""Kubernetes objects -> evidence targets, shared by the cluster and the manifests collectors.
+
+Both collectors hand plain dicts (as the API returns them, or as a manifest writes them) to
+:func:`objects_to_targets`, so one pack judges a live cluster and a folder of manifests alike.
+See docs/evidence-kubernetes.md for the shape of every target.
+
+Memory matters (a cluster dump holds tens of thousands of objects): items reference the parsed
+objects, never copies; container items share their pod's dicts. The only new dicts are subjects,
+the Pod-shaped view of a controller's template and one pod spec without its container lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from auditor.evidence import Collected
+
+Location = tuple[str, int]
+
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController",
+                            "Job", "CronJob"})
+# Kinds with a target of their own (workloads and pods feed k8s.pod / k8s.container instead).
+KIND_TARGETS = {
+    "Namespace": "k8s.namespace",
+    "ServiceAccount": "k8s.serviceaccount",
+    "Role": "k8s.role",
+    "ClusterRole": "k8s.clusterrole",
+    "RoleBinding": "k8s.rolebinding",
+    "ClusterRoleBinding": "k8s.clusterrolebinding",
+    "NetworkPolicy": "k8s.networkpolicy",
+    "LimitRange": "k8s.limitrange",
+    "ResourceQuota": "k8s.resourcequota",
+    "ValidatingWebhookConfiguration": "k8s.webhook",
+    "MutatingWebhookConfiguration": "k8s.webhook",
+    "ValidatingAdmissionPolicy": "k8s.admissionpolicy",
+    "ValidatingAdmissionPolicyBinding": "k8s.admissionpolicy",
+    "MutatingAdmissionPolicy": "k8s.admissionpolicy",
+    "MutatingAdmissionPolicyBinding": "k8s.admissionpolicy",
+    "Node": "k8s.node",
+    "Secret": "k8s.secret",
+}
+POD_TARGETS = ("k8s.pod", "k8s.container")
+TARGETS = ("k8s.cluster", "k8s.namespace", *POD_TARGETS, *sorted(set(KIND_TARGETS.values()) - {"k8s.namespace"}))
+# Cluster-scoped kinds: no namespace, even when a manifest omits metadata.namespace.
+CLUSTER_SCOPED = frozenset({
+    "Namespace", "Node", "ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding", "PersistentVolume", "StorageClass",
+    "CustomResourceDefinition", "PriorityClass", "APIService", "CSIDriver", "CSINode", "IngressClass",
+    "RuntimeClass", "PodSecurityPolicy", "VolumeAttachment", "CertificateSigningRequest",
+    "FlowSchema", "PriorityLevelConfiguration", "ComponentStatus",
+})
+PSS_MODES = ("enforce", "audit", "warn")
+PSS_LABEL = "pod-security.kubernetes.io/"
+CONTAINER_LISTS = (("containers", "container"), ("initContainers", "init"), ("ephemeralContainers", "ephemeral"))
+_CONTAINER_KEYS = frozenset(name for name, _ in CONTAINER_LISTS)
+# Namespace facts derived from other kinds, and the kinds each one is counted from.
+DERIVED_FROM = {
+    "network_policies": ("NetworkPolicy",),
+    "limit_ranges": ("LimitRange",),
+    "resource_quotas": ("ResourceQuota",),
+    "pods": ("Pod",),
+    "workloads": ("Pod", *sorted(WORKLOAD_KINDS)),
+}
+# kubectl apply keeps the whole previous object (a Secret's values too) in this annotation.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while parsing: decoding builds millions of acyclic
+    dicts and lists, and the collections the allocations trigger would double the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def targets_of_kind(kind: str) -> tuple[str, ...]:
+    """The targets a kind feeds (used to mark targets incomplete when the kind could not be read)."""
+    if kind == "Pod" or kind in WORKLOAD_KINDS:
+        return POD_TARGETS
+    target = KIND_TARGETS.get(kind)
+    return (target,) if target else ()
+
+
+def strip_secret(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop a Secret's values in place: `data`, `stringData` and the last-applied annotation."""
+    obj.pop("data", None)
+    obj.pop("stringData", None)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+            annotations[LAST_APPLIED] = "<redacted>"
+    return obj
+
+
+def _subject(kind: str, name: str, namespace: str | None, meta: dict[str, Any], where: Location | None
+             ) -> dict[str, Any]:
+    subject: dict[str, Any] = {"type": kind, "name": f"{namespace}/{name}" if namespace else name,
+                               "namespace": namespace, "kind": kind}
+    uid = meta.get("uid")
+    if uid:
+        subject["id"] = uid
+    if where is not None:
+        subject["file"], subject["line"] = where
+    return subject
+
+
+def _controller_of(meta: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the managing owner: the ownerReference marked controller, else the only one."""
+    refs = meta.get("ownerReferences")
+    if not isinstance(refs, list) or not refs:
+        return None
+    refs = [r for r in refs if isinstance(r, dict)]
+    chosen = next((r for r in refs if r.get("controller")), refs[0] if len(refs) == 1 else None)
+    if chosen is None:
+        return None
+    return str(chosen.get("kind")), str(chosen.get("name"))
+
+
+def _pod_template(kind: str, obj: dict[str, Any]) -> Any:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return None
+    if kind == "CronJob":
+        job = spec.get("jobTemplate")
+        spec = job.get("spec") if isinstance(job, dict) else None
+        if not isinstance(spec, dict):
+            return None
+    template = spec.get("template")
+    return template if isinstance(template, dict) else None
+
+
+def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str, Any]) -> None:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    meta = pod.get("metadata")
+    # One spec-without-containers dict per pod, shared by all of its containers.
+    pod_rest = {k: v for k, v in spec.items() if k not in _CONTAINER_KEYS}
+    add = collected.targets.setdefault("k8s.container", []).append
+    for key, container_type in CONTAINER_LISTS:
+        containers = spec.get(key)
+        if not isinstance(containers, list):
+            continue
+        for index, container in enumerate(containers):
+            if not isinstance(container, dict):
+                continue
+            cname = str(container.get("name") or f"#{index}")
+            add({"subject": {**subject, "name": f"{subject['name']}:{cname}", "container": cname},
+                 "container": container, "container_type": container_type, "pod": pod_rest,
+                 "pod_metadata": meta})
+
+
+def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected: Collected, *,
+                       cluster_name: str, version: dict[str, Any] | None = None,
+                       forbidden: dict[str, str] | None = None, incomplete_kinds: dict[str, str] | None = None,
+                       default_namespace: str | None = "default", placeholder_namespaces: bool = True,
+                       extra: dict[str, Any] | None = None) -> None:
+    """Turn Kubernetes objects into items of the k8s.* targets (docs/evidence-kubernetes.md).
+
+    `objects` yields (object, (file, line) or None). Objects of kinds without a target (Services,
+    ConfigMaps, custom resources...) are only counted in the k8s.cluster item. Secrets lose their
+    values here at the latest. `default_namespace` is the namespace of namespaced objects written
+    without one (manifests: kubectl would apply them to the current namespace, usually
+    "default"). `incomplete_kinds` (kind -> reason) marks the namespace counts derived from a kind
+    that could not be read completely as errors on every namespace item.
+    """
+    kinds: Counter[str] = Counter()
+    by_kind: dict[str, list[tuple[dict[str, Any], str, str | None, dict[str, Any], Location | None]]] = {}
+    controllers: set[tuple[str | None, str, str]] = set()
+    for obj, where in objects:
+        if not isinstance(obj, dict):
+            continue
+        kind = obj.get("kind")
+        if not isinstance(kind, str):
+            continue
+        kinds[kind] += 1
+        if kind not in KIND_TARGETS and kind != "Pod" and kind not in WORKLOAD_KINDS:
+            continue
+        if kind == "Secret":
+            strip_secret(obj)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
+        name = str(meta.get("name") or meta.get("generateName") or "(unnamed)")
+        namespace = None if kind in CLUSTER_SCOPED else (meta.get("namespace") or default_namespace)
+        by_kind.setdefault(kind, []).append((obj, name, namespace, meta, where))
+        if kind in WORKLOAD_KINDS:
+            controllers.add((namespace, kind, name))
+
+    counts: dict[str | None, Counter[str]] = {}
+
+    def count(namespace: str | None, fact: str) -> None:
+        counts.setdefault(namespace, Counter())[fact] += 1
+
+    # Pods and the pod templates of controllers; anything managed by a controller of the input
+    # is judged once, through that controller.
+    pods = collected.targets.setdefault("k8s.pod", [])
+    collected.targets.setdefault("k8s.container", [])
+    for kind in ("Pod", *sorted(WORKLOAD_KINDS)):
+        for obj, name, namespace, meta, where in by_kind.get(kind, ()):
+            if kind == "Pod":
+                count(namespace, "pods")
+            owner = _controller_of(meta)
+            if owner is not None and (namespace, *owner) in controllers:
+                continue
+            count(namespace, "workloads")
+            subject = _subject(kind, name, namespace, meta, where)
+            owner_field = {"kind": owner[0], "name": owner[1]} if owner else None
+            if kind == "Pod":
+                pods.append({"subject": subject, "object": obj, "owner": owner_field})
+                _add_containers(collected, subject, obj)
+                continue
+            template = _pod_template(kind, obj)
+            if template is None:
+                pods.append({"subject": subject, "object": None, "owner": {"kind": kind, "name": name},
+                             "errors": {"object": f"{kind} {subject['name']} has no pod template"}})
+                continue
+            tmeta = template.get("metadata")
+            tmeta = tmeta if isinstance(tmeta, dict) else {}
+            pod = {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {**tmeta, "name": tmeta.get("name") or name, "namespace": namespace},
+                   "spec": template.get("spec") if isinstance(template.get("spec"), dict) else {}}
+            pods.append({"subject": subject, "object": pod, "owner": {"kind": kind, "name": name}})
+            _add_containers(collected, subject, pod)
+
+    for kind, fact in (("NetworkPolicy", "network_policies"), ("LimitRange", "limit_ranges"),
+                       ("ResourceQuota", "resource_quotas")):
+        for _obj, _name, namespace, _meta, _where in by_kind.get(kind, ()):
+            count(namespace, fact)
+
+    for kind, target in KIND_TARGETS.items():
+        if kind == "Namespace":
+            continue
+        items = collected.targets.setdefault(target, [])
+        for obj, name, namespace, meta, where in by_kind.get(kind, ()):
+            if namespace is not None:
+                counts.setdefault(namespace, Counter())
+            items.append({"subject": _subject(kind, name, namespace, meta, where), "object": obj})
+
+    _add_namespaces(collected, by_kind.get("Namespace", []), counts, incomplete_kinds or {}, placeholder_namespaces)
+    item: dict[str, Any] = {"subject": {"type": "cluster", "name": cluster_name}, "version": version,
+                            "kinds": dict(sorted(kinds.items())), "forbidden": dict(sorted((forbidden or {}).items()))}
+    if extra:
+        item.update(extra)
+    collected.add("k8s.cluster", item)
+
+
+def _add_namespaces(collected: Collected, declared: list[Any], counts: dict[str | None, Counter[str]],
+                    incomplete_kinds: dict[str, str], placeholders: bool) -> None:
+    errors = {}
+    for fact, kinds in DERIVED_FROM.items():
+        reason = next((f"{k}: {incomplete_kinds[k]}" for k in kinds if k in incomplete_kinds), None)
+        if reason:
+            errors[f"derived.{fact}"] = f"cannot count {fact}: {reason}"
+    items = collected.targets.setdefault("k8s.namespace", [])
+    seen = set()
+
+    def derived(name: str, labels: Any, is_declared: bool) -> dict[str, Any]:
+        c = counts.get(name) or Counter()
+        labels = labels if isinstance(labels, dict) else {}
+        return {"declared": is_declared, **{fact: c[fact] for fact in DERIVED_FROM},
+                "pss": {mode: labels.get(PSS_LABEL + mode) for mode in PSS_MODES}}
+
+    for obj, name, _namespace, meta, where in declared:
+        seen.add(name)
+        item = {"subject": _subject("Namespace", name, None, meta, where), "object": obj,
+                "derived": derived(name, meta.get("labels"), True)}
+        if errors:
+            item["errors"] = errors
+        items.append(item)
+    if not placeholders:
+        return
+    for name in sorted(n for n in counts if n is not None and n not in seen):
+        item = {"subject": {"type": "Namespace", "name": name, "namespace": None, "kind": "Namespace"},
+                "object": None, "derived": derived(name, None, False)}
+        if errors:
+            item["errors"] = errors
+        items.append(item)

@@ -1,0 +1,442 @@
+"""Framework packs (NIST SP 800-190, NIST SP 800-53, PCI DSS): requirements mapped onto benchmark controls.
+
+A framework pack is a folder holding ``framework.yaml`` (id, title, version, sections, the
+sources its mappings cite) and ``requirements/*.yaml`` (each a mapping with a ``requirements``
+list). A requirement names the benchmark controls that evidence it as ``PACK:CONTROL``; every
+mapping cites one declared source. Loading validates the files against
+``auditor/schemas/framework.schema.json`` and checks that every referenced pack and control
+exists, so a typo fails at load with one line naming file, line, requirement and field.
+
+Framework verdicts are a pure function of evaluated control results (:func:`framework_results`),
+so the CLI, the renderers and a diff of two results documents all read the same thing.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.packs import Pack, builtin_pack_dirs, control_sort_key, find_pack_paths, load_pack, load_yaml
+from auditor.scoring import score_controls
+
+# Requirement verdicts, in the order the rule checks them (see VERDICT_RULE).
+REQUIREMENT_STATUSES = ("pass", "fail", "error", "not_applicable", "manual", "not_assessed", "waived")
+VERDICT_RULE = (
+    "manual requirement -> manual; otherwise over its mapped automated controls: any fail -> fail; "
+    "else any error -> error; else any mapped control not evaluated -> not_assessed; else any waived -> waived; "
+    "else any pass -> pass; else all not_applicable -> not_applicable; only manual controls mapped -> manual")
+SCORE_FORMULA = ("framework score = 100 x requirements passed / (passed + failed), over automated requirements "
+                 "(each requirement weighs 1)")
+COVERAGE_FORMULA = ("framework coverage = 100 x automated requirements with a verdict (pass, fail, not applicable)"
+                    " / automated requirements")
+SOURCE_KINDS = ("standard", "published-mapping", "judgement")
+
+
+# ---------------------------------------------------------------------------------------------
+# schema
+
+def framework_schema() -> dict[str, Any]:
+    """JSON Schema of ``framework.yaml`` (under ``framework``) and ``requirements/*.yaml`` (the root)."""
+    text = {"type": "string", "minLength": 1}
+    mapping = {
+        "type": "object", "required": ["control", "source"], "additionalProperties": False,
+        "properties": {"control": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]*:[A-Za-z0-9][A-Za-z0-9._-]*$"},
+                       "source": text, "note": text},
+    }
+    requirement = {
+        "type": "object",
+        "required": ["id", "title", "section", "assessment"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9.()_-]*$"},
+            "title": text,
+            "section": {"type": "string"},
+            "assessment": {"enum": ["automated", "manual"]},
+            "statement": text,
+            "audit": text,
+            "controls": {"type": "array", "items": mapping},
+            "references": {"type": "array", "items": {"type": "string"}},
+        },
+        "allOf": [
+            {"if": {"properties": {"assessment": {"const": "automated"}}},
+             "then": {"required": ["controls"], "properties": {"controls": {"minItems": 1}}},
+             "else": {"required": ["audit"]}},
+        ],
+    }
+    framework = {
+        "type": "object",
+        "required": ["id", "kind", "title", "version", "source", "sections", "sources"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]*$"},
+            "kind": {"const": "framework"},
+            "title": text,
+            "version": text,
+            "source": text,
+            "description": text,
+            "interpretation": text,
+            "sections": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["id", "title"], "additionalProperties": False,
+                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
+            "sources": {"type": "object", "minProperties": 1, "additionalProperties": {
+                "type": "object", "required": ["kind", "citation", "verified"], "additionalProperties": False,
+                "properties": {"kind": {"enum": list(SOURCE_KINDS)}, "citation": text, "verified": {"type": "boolean"},
+                               "note": text}}},
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://auditor.invalid/schemas/framework.schema.json",
+        "title": "auditor framework pack requirements file (requirements/*.yaml); framework.yaml is $defs/framework",
+        "type": "object",
+        "required": ["requirements"],
+        "additionalProperties": False,
+        "properties": {"requirements": {"type": "array", "items": {"$ref": "#/$defs/requirement"}}},
+        "$defs": {"requirement": requirement, "framework": framework, "mapping": mapping},
+    }
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _validators() -> tuple[Any, Any]:
+    if not _VALIDATORS:
+        import jsonschema
+
+        schema = framework_schema()
+        _VALIDATORS["requirements"] = jsonschema.Draft202012Validator(schema)
+        _VALIDATORS["framework"] = jsonschema.Draft202012Validator({**schema["$defs"]["framework"],
+                                                                    "$defs": schema["$defs"]})
+    return _VALIDATORS["framework"], _VALIDATORS["requirements"]
+
+
+def _raise_schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
+    import jsonschema.exceptions
+
+    err = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if err is None:
+        return
+    while err.context:
+        err = jsonschema.exceptions.best_match(err.context)
+    parts = list(err.absolute_path)
+    node, line, requirement = data, None, None
+    for part in parts:
+        if isinstance(node, dict) and id(node) in lines:
+            line = lines[id(node)]
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if requirement is None and parts[:1] == ["requirements"] and isinstance(node, dict):
+            requirement = node.get("id")
+    if isinstance(node, dict) and id(node) in lines:
+        line = lines[id(node)]
+    inner = parts[2:] if parts[:1] == ["requirements"] else parts
+    fld = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in inner).lstrip(".")
+    where = path + (f" line {line}" if line else "")
+    who = f" requirement {requirement}" if requirement is not None else ""
+    raise InputError(f"{where}:{who}{' field ' + repr(fld) if fld else ''}: {err.message}")
+
+
+# ---------------------------------------------------------------------------------------------
+# model and loading
+
+@dataclass(frozen=True)
+class Mapping:
+    """One requirement -> control link and the source that states it."""
+
+    pack: str
+    control: str
+    source: str
+    note: str | None = None
+
+
+@dataclass
+class Requirement:
+    id: str
+    title: str
+    section: str
+    assessment: str
+    controls: list[Mapping]
+    data: dict[str, Any]
+    file: str
+    line: int | None
+
+
+@dataclass
+class Framework:
+    id: str
+    title: str
+    version: str
+    path: str
+    meta: dict[str, Any]
+    sections: list[dict[str, str]]
+    sources: dict[str, dict[str, Any]]
+    requirements: list[Requirement] = field(default_factory=list)
+    sha256: str = ""
+
+    def pack_ids(self) -> list[str]:
+        """Benchmark packs this framework's requirements reference, in first-use order."""
+        return list(dict.fromkeys(m.pack for r in self.requirements for m in r.controls))
+
+    def section_title(self, section_id: str) -> str:
+        return next((s["title"] for s in self.sections if s["id"] == section_id), "")
+
+
+class PackIndex:
+    """Benchmark packs by id, loaded on first use (with the run's parameter overrides) and kept."""
+
+    def __init__(self, packs: Iterable[Pack] = (), overrides: dict[str, dict[str, Any]] | None = None):
+        self.packs: dict[str, Pack] = {p.id: p for p in packs}
+        self.overrides = overrides or {}
+        self._paths: dict[str, str] | None = None
+
+    def get(self, pack_id: str) -> Pack | None:
+        if pack_id not in self.packs:
+            if self._paths is None:
+                self._paths = find_pack_paths()
+            if pack_id not in self._paths:
+                return None
+            self.packs[pack_id] = load_pack(self._paths[pack_id], self.overrides.get(pack_id))
+        return self.packs[pack_id]
+
+
+def packs_and_frameworks(pack_names: Sequence[str], framework_names: Sequence[str],
+                         overrides: dict[str, dict[str, Any]] | None = None) -> tuple[list[Pack], list[Framework]]:
+    """What a run evaluates and shows.
+
+    With ``framework_names`` (``--framework``): those frameworks, and the packs they need plus any
+    named with ``--pack``. Without: the packs named (every built-in pack when none is), and every
+    built-in framework, judged over whatever was evaluated (unevaluated mappings are not_assessed).
+    """
+    from auditor.packs import resolve_packs
+
+    if not framework_names:
+        packs = resolve_packs(pack_names or None, overrides)
+        return packs, resolve_frameworks(None, PackIndex(packs, overrides))
+    named = resolve_packs(pack_names, overrides) if pack_names else []
+    index = PackIndex(named, overrides)
+    frameworks = resolve_frameworks(framework_names, index)
+    chosen = {p.id: p for p in named}
+    for fw in frameworks:
+        for pack_id in fw.pack_ids():
+            pack = index.get(pack_id)
+            if pack is not None:
+                chosen.setdefault(pack_id, pack)
+    return list(chosen.values()), frameworks
+
+
+def describe_frameworks(paths: Sequence[str] | None = None) -> list[list[Any]]:
+    """Rows (id, title, version, requirements, automated, mappings, verified, unsourced, path) for `packs list`."""
+    index = PackIndex()
+    rows = []
+    for path in paths or list(find_framework_paths().values()):
+        fw = load_framework(path, index)
+        maps = [(m, fw.sources[m.source]) for r in fw.requirements for m in r.controls]
+        rows.append([fw.id, fw.title, fw.version, len(fw.requirements),
+                     sum(r.assessment == "automated" for r in fw.requirements), len(maps),
+                     sum(1 for _, s in maps if s["verified"]), sum(1 for _, s in maps if s["kind"] == "judgement"),
+                     fw.path])
+    return rows
+
+
+def is_framework_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "framework.yaml"))
+
+
+def load_framework(path: str, index: PackIndex | None = None) -> Framework:
+    """Load and validate a framework folder (or its ``framework.yaml``); check every mapped control exists."""
+    folder = os.path.dirname(path) if os.path.isfile(path) else path
+    meta_file = os.path.join(folder, "framework.yaml")
+    if not os.path.isfile(meta_file):
+        raise InputError(f"{folder}: not a framework pack (no framework.yaml)")
+    index = index or PackIndex()
+    meta_validator, req_validator = _validators()
+    meta, lines = load_yaml(meta_file)
+    _raise_schema_error(meta_file, meta, lines, meta_validator)
+    digest = hashlib.sha256()
+    with open(meta_file, "rb") as fh:
+        digest.update(fh.read())
+    fw = Framework(id=meta["id"], title=meta["title"], version=meta["version"], path=folder, meta=meta,
+                   sections=meta["sections"], sources=meta["sources"])
+    section_ids = {s["id"] for s in fw.sections}
+    seen: dict[str, str] = {}
+    for rfile in sorted(glob.glob(os.path.join(folder, "requirements", "*.yaml"))):
+        data, rlines = load_yaml(rfile)
+        _raise_schema_error(rfile, data, rlines, req_validator)
+        with open(rfile, "rb") as fh:
+            digest.update(fh.read())
+        for raw in data["requirements"]:
+            line = rlines.get(id(raw))
+            where = rfile + (f" line {line}" if line else "")
+            rid = raw["id"]
+            if rid in seen:
+                raise InputError(f"{where}: requirement {rid} field 'id': duplicate id (first defined in {seen[rid]})")
+            seen[rid] = where
+            if raw["section"] not in section_ids:
+                raise InputError(f"{where}: requirement {rid} field 'section': {raw['section']!r} is not a section "
+                                 f"declared in {meta_file}")
+            fw.requirements.append(Requirement(
+                id=rid, title=raw["title"], section=raw["section"], assessment=raw["assessment"],
+                controls=_mappings(fw, raw, where, index), data=raw, file=rfile, line=line))
+    if not fw.requirements:
+        raise InputError(f"{folder}: framework {fw.id} has no requirements (expected requirements/*.yaml)")
+    fw.requirements.sort(key=lambda r: control_sort_key(r.id))
+    fw.sha256 = digest.hexdigest()
+    return fw
+
+
+def _mappings(fw: Framework, raw: dict[str, Any], where: str, index: PackIndex) -> list[Mapping]:
+    out: list[Mapping] = []
+    refs: set[str] = set()
+    automated = 0
+    for n, item in enumerate(raw.get("controls") or []):
+        fld = f"requirement {raw['id']} field 'controls[{n}]"
+        pack_id, _, control_id = item["control"].partition(":")
+        if item["source"] not in fw.sources:
+            raise InputError(f"{where}: {fld}.source': {item['source']!r} is not a source declared in framework.yaml "
+                             f"(known: {', '.join(sorted(fw.sources))})")
+        if item["control"] in refs:
+            raise InputError(f"{where}: {fld}.control': {item['control']} is mapped twice")
+        refs.add(item["control"])
+        pack = index.get(pack_id)
+        if pack is None:
+            raise InputError(f"{where}: {fld}.control': no pack {pack_id!r} is installed")
+        control = next((c for c in pack.controls if c.id == control_id), None)
+        if control is None:
+            raise InputError(f"{where}: {fld}.control': pack {pack_id} has no control {control_id!r}")
+        automated += control.assessment == "automated"
+        out.append(Mapping(pack=pack_id, control=control_id, source=item["source"], note=item.get("note")))
+    if raw["assessment"] == "automated" and not automated:
+        raise InputError(f"{where}: requirement {raw['id']} field 'assessment': automated, but every mapped control "
+                         "is manual (declare it manual with an audit text)")
+    return out
+
+
+def find_framework_paths(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Map framework id (folder name) -> folder, for the built-in framework packs and any extra folders."""
+    found: dict[str, str] = {}
+    for base in builtin_pack_dirs():
+        for meta in sorted(glob.glob(os.path.join(base, "*", "framework.yaml"))):
+            folder = os.path.dirname(meta)
+            found.setdefault(os.path.basename(folder), folder)
+    for path in extra:
+        found[os.path.basename(os.path.normpath(path))] = path
+    return found
+
+
+def resolve_frameworks(names: Sequence[str] | None, index: PackIndex | None = None) -> list[Framework]:
+    """Load the frameworks named (ids or folders); every built-in framework when none is named."""
+    available = find_framework_paths()
+    index = index or PackIndex()
+    out = []
+    for name in list(names or []) or sorted(available):
+        if os.path.isdir(name) or os.path.isfile(name):
+            path = name
+        elif name in available:
+            path = available[name]
+        else:
+            raise InputError(f"unknown framework {name!r} (available: {', '.join(sorted(available)) or 'none'})")
+        out.append(load_framework(path, index))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# verdicts: a pure function of control results
+
+def requirement_verdict(assessment: str, refs: Sequence[tuple[str, str]],
+                        controls: dict[tuple[str, str], dict[str, Any]]) -> tuple[str, str | None]:
+    """Status and reason of one requirement from the results of its mapped controls (see VERDICT_RULE).
+
+    ``refs`` are the requirement's mapped (pack, control id) pairs; ``controls`` the evaluated
+    control entries of a results document by (pack, id).
+    """
+    if assessment == "manual":
+        return "manual", "needs a person: see the audit text"
+    found = [controls.get(ref) for ref in refs]
+    missing = [f"{p}:{c}" for (p, c), entry in zip(refs, found, strict=True) if entry is None]
+    statuses = [c["status"] for c in found if c is not None and c["assessment"] == "automated"]
+    if "fail" in statuses:
+        return "fail", None
+    if "error" in statuses:
+        return "error", "a mapped control could not be judged"
+    if missing:
+        return "not_assessed", "not evaluated: " + ", ".join(missing)
+    if "waived" in statuses:
+        return "waived", None
+    if "pass" in statuses:
+        return "pass", None
+    if statuses:
+        return "not_applicable", "no mapped control had anything to judge"
+    return "manual", "every mapped control needs a person"
+
+
+def framework_results(controls: Iterable[dict[str, Any]], frameworks: Iterable[Framework],
+                      waivers: bool = False) -> list[dict[str, Any]]:
+    """The ``frameworks`` list of a results document, from its ``controls`` entries."""
+    by_key = {(c["pack"], c["id"]): c for c in controls}
+    out = []
+    for fw in frameworks:
+        requirements = []
+        for req in fw.requirements:
+            entry: dict[str, Any] = {
+                "id": req.id, "title": req.title, "section": req.section,
+                "section_title": fw.section_title(req.section), "assessment": req.assessment,
+                "status": "", "reason": None,
+                "controls": [_contribution(fw, m, by_key.get((m.pack, m.control))) for m in req.controls],
+            }
+            for name in ("statement", "audit"):
+                if name in req.data:
+                    entry[name] = req.data[name]
+            requirements.append(entry)
+        doc = {"id": fw.id, "title": fw.title, "version": fw.version, "sha256": fw.sha256,
+               "source": fw.meta["source"], "rule": VERDICT_RULE, "score": None, "coverage": None, "counts": {},
+               "automated": 0, "requirements_total": 0, "packs": fw.pack_ids(),
+               "sources": {k: dict(v) for k, v in sorted(fw.sources.items())}, "requirements": requirements}
+        _judge_framework(doc, by_key, waivers)
+        out.append(doc)
+    return out
+
+
+def _judge_framework(doc: dict[str, Any], by_key: dict[tuple[str, str], dict[str, Any]], waivers: bool) -> None:
+    """(Re)compute each requirement's verdict and the framework's score, coverage and counts in place."""
+    counts = {s: 0 for s in REQUIREMENT_STATUSES}
+    for req in doc["requirements"]:
+        refs = [(c["pack"], c["id"]) for c in req["controls"]]
+        req["status"], req["reason"] = requirement_verdict(req["assessment"], refs, by_key)
+        for contribution in req["controls"]:
+            entry = by_key.get((contribution["pack"], contribution["id"]))
+            contribution["status"] = entry["status"] if entry else "not_assessed"
+        counts[req["status"]] += 1
+    scored = score_controls(({"status": r["status"], "assessment": r["assessment"], "weight": 1.0}
+                             for r in doc["requirements"]), waivers=waivers)
+    doc.update(score=scored["score"], coverage=scored["coverage"], counts=counts, automated=scored["automated"],
+               requirements_total=len(doc["requirements"]))
+    if "score_without_waivers" in scored:
+        doc["score_without_waivers"] = scored["score_without_waivers"]
+
+
+def refresh_frameworks(results: dict[str, Any]) -> dict[str, Any]:
+    """Recompute ``results["frameworks"]`` from its ``controls`` (after waivers changed statuses); in place.
+
+    Needs no pack: each requirement keeps the (pack, id) of its mapped controls in the document.
+    """
+    by_key = {(c["pack"], c["id"]): c for c in results.get("controls", [])}
+    for doc in results.get("frameworks") or []:
+        _judge_framework(doc, by_key, "waivers" in results)
+    return results
+
+
+def _contribution(fw: Framework, mapping: Mapping, control: dict[str, Any] | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"pack": mapping.pack, "id": mapping.control,
+                             "title": control["title"] if control else None,
+                             "status": control["status"] if control else "not_assessed",
+                             "source": mapping.source, "verified": bool(fw.sources[mapping.source]["verified"])}
+    if mapping.note:
+        entry["note"] = mapping.note
+    return entry

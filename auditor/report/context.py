@@ -1,0 +1,315 @@
+"""The view of a results document that the HTML and PDF templates render.
+
+Everything here is derived from the results document alone (renderers are pure). Values stay
+data: the templates escape every string (Jinja2 autoescape), and nothing in this module builds
+markup. Statuses, severities and extra fields the renderer does not know yet (for example a later
+``waived`` status or a ``frameworks`` list) are shown generically instead of failing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+from auditor.report.terminal import SEVERITY_RANK
+
+# Known statuses in display order; any other status is shown after them with a neutral style.
+STATUS_ORDER = ("fail", "error", "waived", "pass", "not_applicable", "manual")
+STATUS_LABELS = {"pass": "Pass", "fail": "Fail", "error": "Error", "not_applicable": "Not applicable",
+                 "manual": "Manual", "waived": "Waived"}
+STATUS_COLORS = {"pass": "#1a7f37", "fail": "#c62828", "error": "#b35900", "not_applicable": "#8c959f",
+                 "manual": "#2f6fb3", "waived": "#7b4bc4"}
+OTHER_COLOR = "#57606a"
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+SEVERITY_COLORS = {"critical": "#8b1a1a", "high": "#c62828", "medium": "#b35900", "low": "#9a7d0a",
+                   "info": "#57606a"}
+# Statuses whose control is a problem to list among the failing controls.
+PROBLEM_STATUSES = ("fail", "error")
+# Findings shown per control in print; the full list is in the attached results JSON.
+PRINT_FINDINGS_CAP = 5
+PRINT_VALUE_CHARS = 400
+# Subject names per control the text filter searches (bounded so big reports stay small).
+SEARCH_SUBJECTS = 200
+
+_CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
+                  "cis_assessment", "target", "status", "reason", "subjects", "findings", "rationale", "audit",
+                  "remediation", "interpretation", "expected", "references"}
+_FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver"}
+_SUBJECT_KNOWN = {"type", "name", "id", "path", "file", "line"}
+_TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
+              "summary", "packs", "controls", "frameworks"}
+_CSS_TOKEN = re.compile(r"[^a-z0-9_-]+")
+
+
+def serialize_results(results: dict[str, Any]) -> bytes:
+    """The bytes `auditor` writes for a results document (the same as the .results.json file)."""
+    return (json.dumps(results, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def as_text(value: Any) -> str:
+    """Any JSON value as one readable string: strings as they are, the rest as compact JSON."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def status_label(status: Any) -> str:
+    status = str(status)
+    return STATUS_LABELS.get(status, status.replace("_", " ").capitalize())
+
+
+def status_class(status: Any) -> str:
+    """A CSS class for a status: known ones by name, anything else one neutral class."""
+    return f"st-{status}" if status in STATUS_LABELS else "st-other"
+
+
+def status_color(status: Any) -> str:
+    return STATUS_COLORS.get(str(status), OTHER_COLOR)
+
+
+def severity_rank(severity: Any) -> int:
+    return SEVERITY_RANK.get(str(severity), len(SEVERITY_RANK))
+
+
+def filter_token(value: Any) -> str:
+    """A value reduced to a safe token for data attributes the filter script compares."""
+    return _CSS_TOKEN.sub("-", str(value).lower())
+
+
+def fmt_pct(value: Any) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else f"{value:.1f}"
+
+
+def ordered_statuses(counts: dict[str, Any]) -> list[str]:
+    known = [s for s in STATUS_ORDER if s in counts]
+    return known + sorted(s for s in counts if s not in STATUS_ORDER)
+
+
+def _arc(cx: float, cy: float, r: float, fraction: float) -> str:
+    """SVG path of a clockwise arc from 12 o'clock covering ``fraction`` of the circle."""
+    fraction = max(0.0, min(1.0, fraction))
+    if fraction >= 0.9999:  # a full circle cannot be one arc: draw two halves
+        return (f"M {cx:.2f} {cy - r:.2f} A {r:.2f} {r:.2f} 0 1 1 {cx:.2f} {cy + r:.2f} "
+                f"A {r:.2f} {r:.2f} 0 1 1 {cx:.2f} {cy - r:.2f}")
+    angle = 2 * math.pi * fraction
+    x, y = cx + r * math.sin(angle), cy - r * math.cos(angle)
+    large = 1 if fraction > 0.5 else 0
+    return f"M {cx:.2f} {cy - r:.2f} A {r:.2f} {r:.2f} 0 {large} 1 {x:.2f} {y:.2f}"
+
+
+def score_color(score: Any) -> str:
+    if not isinstance(score, (int, float)):
+        return OTHER_COLOR
+    if score >= 80:
+        return STATUS_COLORS["pass"]
+    if score >= 50:
+        return "#b35900"
+    return STATUS_COLORS["fail"]
+
+
+def gauge(score: Any, coverage: Any) -> dict[str, Any]:
+    """Geometry of the score donut (outer ring) and coverage ring (inner)."""
+    s = score / 100.0 if isinstance(score, (int, float)) else 0.0
+    c = coverage / 100.0 if isinstance(coverage, (int, float)) else 0.0
+    return {"score_path": _arc(80, 80, 66, s) if s > 0 else "", "coverage_path": _arc(80, 80, 50, c) if c > 0 else "",
+            "color": score_color(score), "score": fmt_pct(score), "coverage": fmt_pct(coverage)}
+
+
+def status_bar(counts: dict[str, Any], width: float = 600.0) -> list[dict[str, Any]]:
+    """Segments of a stacked bar of status counts (x, width, colour, label, count)."""
+    statuses = [s for s in ordered_statuses(counts) if isinstance(counts.get(s), int) and counts[s] > 0]
+    total = sum(counts[s] for s in statuses)
+    out, x = [], 0.0
+    for s in statuses:
+        w = width * counts[s] / total if total else 0.0
+        out.append({"status": s, "label": status_label(s), "count": counts[s], "x": round(x, 2), "w": round(w, 2),
+                    "color": status_color(s), "cls": status_class(s)})
+        x += w
+    return out
+
+
+def _score_rows(packs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One chart row per pack and per section: score bar, coverage tick."""
+    rows = []
+    for pack in packs:
+        label = f"{pack.get('title', pack.get('id'))} {pack.get('version', '')}".strip()
+        rows.append({"kind": "pack", "label": label, "score": pack.get("score"), "coverage": pack.get("coverage"),
+                     "color": score_color(pack.get("score")), "text": fmt_pct(pack.get("score"))})
+        for section in pack.get("sections", []):
+            rows.append({"kind": "section", "label": f"{section.get('id')}  {section.get('title', '')}",
+                         "score": section.get("score"), "coverage": section.get("coverage"),
+                         "color": score_color(section.get("score")), "text": fmt_pct(section.get("score"))})
+    for i, row in enumerate(rows):
+        row["y"] = i * 22
+        row["w"] = round(3.2 * row["score"], 1) if isinstance(row["score"], (int, float)) else 0
+        row["cx"] = round(3.2 * row["coverage"], 1) if isinstance(row["coverage"], (int, float)) else None
+    return rows
+
+
+def _extras(data: dict[str, Any], known: set[str]) -> list[tuple[str, str]]:
+    """Fields this renderer does not know, as (name, text) pairs, so nothing is silently dropped."""
+    return [(str(k), as_text(v)) for k, v in data.items() if k not in known]
+
+
+def subject_label(subject: dict[str, Any]) -> str:
+    name = str(subject.get("name", "(no subject)"))
+    if subject.get("file"):
+        where = str(subject["file"]) + (f":{subject['line']}" if subject.get("line") is not None else "")
+        if where != name:
+            return f"{name} ({where})"
+    return name
+
+
+def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
+    subject = finding.get("subject") if isinstance(finding.get("subject"), dict) else {}
+    status = finding.get("status", "error")
+    waived = bool(finding.get("waived"))
+    shown = "waived" if waived and status == "fail" else status
+    waiver = finding.get("waiver")
+    return {
+        "status": shown, "status_label": status_label(shown), "cls": status_class(shown),
+        "subject_type": str(subject.get("type", "")), "subject": subject_label(subject),
+        "subject_id": str(subject.get("id", "")), "path": str(subject.get("path", "")),
+        "expected": as_text(finding["expected"]) if "expected" in finding else "",
+        "observed": as_text(finding["observed"]) if "observed" in finding else "",
+        "has_observed": "observed" in finding,
+        "where": str(finding.get("where", "")), "message": str(finding.get("message", "")),
+        "waiver": [(str(k), as_text(v)) for k, v in waiver.items()] if isinstance(waiver, dict) else
+        ([("waiver", as_text(waiver))] if waiver is not None else []),
+        "extras": _extras(finding, _FINDING_KNOWN) + _extras(subject, _SUBJECT_KNOWN),
+    }
+
+
+_FINDING_PRINT_ORDER = {"fail": 0, "error": 1, "waived": 2}
+
+
+def _control_view(index: int, control: dict[str, Any]) -> dict[str, Any]:
+    status = str(control.get("status", "error"))
+    subjects = control.get("subjects") or {}
+    findings = sorted((_finding_view(f) for f in control.get("findings", []) if isinstance(f, dict)),
+                      key=lambda f: _FINDING_PRINT_ORDER.get(f["status"], 3))
+    bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
+    printed = findings[:PRINT_FINDINGS_CAP]
+    severity = str(control.get("severity", ""))
+    return {
+        "anchor": f"ctl-{index}", "pack": str(control.get("pack", "")), "id": str(control.get("id", "")),
+        "key": f"{control.get('pack', '')}:{control.get('id', '')}", "title": str(control.get("title", "")),
+        "section": str(control.get("section", "")), "section_title": str(control.get("section_title", "")),
+        "level": control.get("level"), "severity": severity, "severity_rank": severity_rank(severity),
+        "severity_token": filter_token(severity), "weight": control.get("weight"),
+        "assessment": str(control.get("assessment", "")), "target": control.get("target"),
+        "status": status, "status_label": status_label(status), "cls": status_class(status),
+        "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
+        "reason": control.get("reason"), "bad": bad, "total": int(subjects.get("total", len(findings))),
+        "subjects": subjects, "findings": findings, "printed": printed, "more": len(findings) - len(printed),
+        "rationale": control.get("rationale"), "audit": control.get("audit"),
+        "remediation": control.get("remediation"), "interpretation": control.get("interpretation"),
+        "expected": control.get("expected"), "cis_assessment": control.get("cis_assessment"),
+        "references": [as_text(r) for r in control.get("references", []) or []],
+        "search": " ".join([str(control.get("pack", "")), str(control.get("id", "")), str(control.get("title", "")),
+                            str(control.get("section_title", "")), severity, status]
+                           + [f["subject"] for f in findings[:SEARCH_SUBJECTS]]).lower(),
+        "extras": _extras(control, _CONTROL_KNOWN),
+    }
+
+
+def _groups(packs: list[dict[str, Any]], controls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Controls grouped pack -> section (the pack's own section order), each control once."""
+    by_pack: dict[str, list[dict[str, Any]]] = {}
+    for c in controls:
+        by_pack.setdefault(c["pack"], []).append(c)
+    out = []
+    pack_meta = {str(p.get("id")): p for p in packs}
+    for pack_id in list(pack_meta) + [p for p in by_pack if p not in pack_meta]:
+        members = by_pack.get(pack_id, [])
+        if not members:
+            continue
+        meta = pack_meta.get(pack_id, {})
+        sections: dict[str, dict[str, Any]] = {}
+        for c in members:
+            top = c["section"].split(".")[0]
+            title = next((str(s.get("title", "")) for s in meta.get("sections", []) if str(s.get("id")) == top),
+                         c["section_title"])
+            group = sections.setdefault(top, {"id": top, "title": title, "controls": []})
+            group["controls"].append(c)
+        out.append({"id": pack_id, "title": str(meta.get("title", pack_id)), "version": str(meta.get("version", "")),
+                    "anchor": f"pack-{len(out)}", "sections": [dict(s, anchor=f"sec-{len(out)}-{i}")
+                                                              for i, s in enumerate(sections.values())]})
+    return out
+
+
+def _target_label(results: dict[str, Any]) -> str:
+    targets = (results.get("evidence") or {}).get("targets") or {}
+    kinds = sorted({str(t).split(".")[0] for t in targets})
+    if len(kinds) > 1 and "host" in kinds:  # host files support the Docker or node audit: not a target of its own
+        kinds.remove("host")
+    names = {"docker": "Docker", "host": "host", "k8s": "Kubernetes", "kubernetes": "Kubernetes", "node": "node"}
+    return ", ".join(names.get(k, k) for k in kinds) or "unknown target"
+
+
+def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
+                  results_name: str = "results.json") -> dict[str, Any]:
+    """Everything the report template shows, computed once from the results document."""
+    data = results_bytes if results_bytes is not None else serialize_results(results)
+    results_sha = hashlib.sha256(data).hexdigest()
+    evidence = results.get("evidence") or {}
+    summary = results.get("summary") or {}
+    packs = [p for p in results.get("packs", []) if isinstance(p, dict)]
+    controls = [_control_view(i, c) for i, c in enumerate(results.get("controls", [])) if isinstance(c, dict)]
+    failing = sorted((c for c in controls if c["status"] in PROBLEM_STATUSES),
+                     key=lambda c: (c["status"] != "fail", c["severity_rank"], -(c["weight"] or 0), -c["bad"]))
+    severities_failing = {s: 0 for s in SEVERITY_ORDER}
+    for c in failing:
+        if c["status"] == "fail":
+            severities_failing[c["severity"]] = severities_failing.get(c["severity"], 0) + 1
+    statuses = ordered_statuses({c["status"]: 1 for c in controls} | dict(summary.get("counts") or {}))
+    frameworks = [f for f in results.get("frameworks", []) or [] if isinstance(f, dict)]
+    host = str(evidence.get("host") or "unknown host")
+    target = _target_label(results)
+    generated = str(results.get("generated_at", ""))
+    return {
+        "title": f"Compliance report: {target} on {host}",
+        "target": target, "host": host, "generated_at": generated,
+        "collected_at": str(evidence.get("collected_at") or ""),
+        "auditor_version": str(results.get("auditor_version", "")),
+        "schema_version": str(results.get("schema_version", "")),
+        "report_id": "R-" + results_sha[:12].upper(),
+        "results_sha256": results_sha, "results_name": results_name,
+        "evidence": evidence, "evidence_sha256": str(evidence.get("sha256") or "(none)"),
+        "complete": bool(evidence.get("complete")),
+        "sources": [s for s in evidence.get("sources", []) or [] if isinstance(s, dict)],
+        "evidence_errors": [e for e in evidence.get("errors", []) or [] if isinstance(e, dict)],
+        "target_errors": sorted((str(k), as_text(v)) for k, v in (evidence.get("target_errors") or {}).items()),
+        "targets": sorted((str(k), as_text(v)) for k, v in (evidence.get("targets") or {}).items()),
+        "selection": [(str(k), as_text(v)) for k, v in (results.get("selection") or {}).items()
+                      if v not in (None, [], {}, "")],
+        "scoring": results.get("scoring") or {},
+        "summary": summary, "gauge": gauge(summary.get("score"), summary.get("coverage")),
+        "status_bar": status_bar(summary.get("counts") or {}),
+        "severities_failing": [{"severity": s, "count": n, "color": SEVERITY_COLORS.get(s, OTHER_COLOR)}
+                               for s, n in severities_failing.items()],
+        "score_rows": _score_rows(packs),
+        "packs": packs, "pack_ids": [(str(p.get("id")), filter_token(p.get("id"))) for p in packs],
+        "statuses": [(s, status_label(s), filter_token(s)) for s in statuses],
+        "severities": [(s, filter_token(s)) for s in SEVERITY_ORDER],
+        "controls": controls, "failing": failing, "groups": _groups(packs, controls),
+        "frameworks": [{"id": str(f.get("id", "")), "title": str(f.get("title", "")),
+                        "version": str(f.get("version", "")),
+                        "score": fmt_pct(f.get("score")), "coverage": fmt_pct(f.get("coverage")),
+                        "requirements": as_text(f.get("requirements_total", len(f.get("requirements") or [])))}
+                       for f in frameworks],
+        "top_extras": _extras(results, _TOP_KNOWN),
+        "keywords": ", ".join(["compliance", "audit", target] + [str(p.get("id")) for p in packs]),
+        "subject": "Scored compliance results of " + ", ".join(
+            f"{p.get('title')} {p.get('version')}" for p in packs) + f" for {host}",
+        "print_cap": PRINT_FINDINGS_CAP, "print_value_chars": PRINT_VALUE_CHARS,
+    }

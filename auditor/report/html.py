@@ -1,0 +1,64 @@
+"""The HTML report: one self-contained file (inline CSS, SVG charts and a small filter script).
+
+The page makes no request of its own: a Content-Security-Policy allows no source at all except
+its inline style and the one inline script (by hash), so even a value that slipped past escaping
+could neither run nor fetch anything. Every value from the results document is escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import os
+from typing import Any
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+
+
+def read_asset(name: str) -> str:
+    """One of our own template assets (CSS, script) as text."""
+    with open(os.path.join(TEMPLATES, name), encoding="utf-8") as fh:
+        return fh.read()
+
+
+@functools.lru_cache(maxsize=2)
+def report_environment(pdf: bool):  # type: ignore[no-untyped-def]
+    """The Jinja2 environment of the report template (autoescape on for every template)."""
+    import jinja2
+
+    from auditor.report import context as ctx
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False)
+    limit = ctx.PRINT_VALUE_CHARS if pdf else None
+    env.filters.update({
+        "pct": ctx.fmt_pct, "clip": lambda v, n: ctx.clip(str(v), n), "token": ctx.filter_token,
+        "text": ctx.as_text, "short_status": lambda label: "N/A" if label == "Not applicable" else label,
+        "vclip": (lambda v: ctx.clip(str(v), limit)) if limit else (lambda v: v),
+    })
+    return env
+
+
+def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: bytes | None = None,
+                         results_name: str = "results.json") -> str:
+    """The report template filled for the browser (pdf=False) or for WeasyPrint (pdf=True)."""
+    import markupsafe
+
+    from auditor.report.context import build_context
+
+    context = build_context(results, results_bytes, results_name)
+    css = read_asset("report.css") + ("\n" + read_asset("print.css") if pdf else "")
+    script = "" if pdf else read_asset("filter.js")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    template = report_environment(pdf).get_template("report.html.j2")
+    # CSS and script are our own files, inserted as they are; everything else is escaped.
+    return template.render(**context, pdf=pdf, css=markupsafe.Markup(css), script=markupsafe.Markup(script),
+                           script_hash=f"sha256-{digest}")
+
+
+def render_html(results: dict[str, Any], *, results_bytes: bytes | None = None,
+                results_name: str = "results.json") -> str:
+    """The HTML report of a results document, as one self-contained page."""
+    return render_report_markup(results, pdf=False, results_bytes=results_bytes, results_name=results_name)

@@ -1,0 +1,80 @@
+"""The PDF report: the HTML report's template and print CSS laid out by WeasyPrint.
+
+PDF/A-3b with the results JSON attached (so the archived PDF carries every finding, while the
+printed evidence is capped per control). The URL fetcher fetches nothing but our own font files:
+no network, no other local file, whatever a results document contains.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from auditor.report.html import ASSETS, render_report_markup
+
+# base_url of the document: relative URLs in print.css (fonts/...) resolve to our assets folder.
+ASSETS_URL = "file://" + ASSETS.rstrip("/") + "/"
+_MIME = {".ttf": "font/ttf", ".otf": "font/otf", ".woff": "font/woff", ".woff2": "font/woff2", ".css": "text/css"}
+
+
+def _fetcher_class():  # type: ignore[no-untyped-def]
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class AssetsOnlyFetcher(URLFetcher):
+        """Serves files of our assets folder; refuses every other URL (and records it)."""
+
+        def __init__(self) -> None:
+            super().__init__(allowed_protocols=("file",), allow_redirects=False)
+            self.refused: list[str] = []
+
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            from urllib.parse import unquote, urlsplit
+
+            parts = urlsplit(url)
+            local = parts.scheme == "file" and parts.netloc in ("", "localhost")
+            path = os.path.realpath(unquote(parts.path)) if local else ""
+            root = os.path.realpath(ASSETS)
+            if not path or os.path.commonpath([path, root]) != root or not os.path.isfile(path):
+                self.refused.append(url)
+                raise ValueError(f"auditor fetches no external resource: {url[:80]}")
+            with open(path, "rb") as fh:
+                body = fh.read()
+            mime = _MIME.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
+            return URLFetcherResponse(url, body=body, headers={"Content-Type": mime})
+
+    return AssetsOnlyFetcher
+
+
+def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
+               results_name: str = "results.json", refused: list[str] | None = None) -> bytes:
+    """The PDF/A-3b report of a results document, with the results JSON attached.
+
+    ``refused`` (optional) receives the URLs the document asked for and did not get.
+    """
+    import logging
+
+    import weasyprint
+
+    from auditor.report.context import serialize_results
+
+    data = results_bytes if results_bytes is not None else serialize_results(results)
+    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name)
+    fetcher = _fetcher_class()()
+    generated = str(results.get("generated_at") or "")
+    attachment = weasyprint.Attachment(string=data, name=results_name, base_url=ASSETS_URL, url_fetcher=fetcher,
+                                       description="auditor results document (JSON): every control and finding",
+                                       relationship="Source")
+    # WeasyPrint logs refused URLs and unsupported CSS as warnings: keep them off the user's terminal.
+    logger = logging.getLogger("weasyprint")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        document = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher).render()
+        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], uncompressed_pdf=False,
+                                 custom_metadata=False, pdf_identifier=None,
+                                 **({"srgb": True} if generated else {}))
+    finally:
+        logger.setLevel(previous)
+    if refused is not None:
+        refused.extend(fetcher.refused)
+    return pdf

@@ -1,0 +1,187 @@
+"""A loopback HTTPS server replaying recorded Kubernetes API list responses.
+
+No API server can run on the test machines, so the live cluster collector is tested against
+this: recorded responses from tests/fixtures/k8s_api/*.json (`{"path", "pages": [LIST, ...],
+"table_pages": [TABLE, ...]?}` or `{"path", "body"}`), served page by page by their continue
+tokens, behind a self-signed certificate and a bearer token, as kubectl would see them.
+Tests can make a path answer 403, or answer one page slowly, and read back every request made.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import glob
+import ipaddress
+import json
+import os
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "k8s_api")
+
+
+def self_signed_cert(directory: str) -> tuple[str, str]:
+    """(cert path, key path) of a fresh self-signed certificate for 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver-replay")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = os.path.join(directory, "server.crt"), os.path.join(directory, "server.key")
+    with open(cert_path, "wb") as fh:
+        fh.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as fh:
+        fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@dataclass
+class Request:
+    path: str
+    query: dict[str, str]
+    accept: str
+    authorization: str
+
+
+@dataclass
+class ReplayServer:
+    """Serves the recorded responses on https://127.0.0.1:PORT until stopped."""
+
+    token: str = "replay-token"
+    fixtures: str = FIXTURES
+    forbidden: dict[str, str] = field(default_factory=dict)          # path -> message (403)
+    delays: dict[tuple[str, int], float] = field(default_factory=dict)  # (path, page index) -> seconds
+    requests: list[Request] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.routes: dict[str, dict[str, Any]] = {}
+        for path in sorted(glob.glob(os.path.join(self.fixtures, "*.json"))):
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            self.routes[doc["path"]] = doc
+        self._dir = tempfile.mkdtemp(prefix="auditor-k8s-replay-")
+        self.cert, key = self_signed_cert(self._dir)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                server._answer(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            pass  # the client gave up (a timeout test)
+
+    @staticmethod
+    def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+                "reason": reason, "code": code}
+
+    def _answer(self, handler: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(handler.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        accept = handler.headers.get("Accept", "")
+        auth = handler.headers.get("Authorization", "")
+        with self._lock:
+            self.requests.append(Request(url.path, query, accept, auth))
+        if auth != f"Bearer {self.token}":
+            return self._send(handler, 401, self._status(401, "Unauthorized", "Unauthorized"))
+        if url.path in self.forbidden:
+            return self._send(handler, 403, self._status(403, "Forbidden", self.forbidden[url.path]))
+        route = self.routes.get(url.path)
+        if route is None:
+            return self._send(handler, 404, self._status(404, "NotFound", "the server could not find the "
+                                                         "requested resource"))
+        if "body" in route:
+            return self._send(handler, 200, route["body"])
+        table = "as=Table" in accept and "table_pages" in route
+        pages = route["table_pages"] if table else route["pages"]
+        index = 0
+        token = query.get("continue")
+        if token:
+            index = next((i + 1 for i, p in enumerate(pages) if p["metadata"].get("continue") == token), -1)
+            if index < 0:
+                return self._send(handler, 410, self._status(410, "Expired", "The provided continue parameter "
+                                                             "is too old to display a consistent list result."))
+        delay = self.delays.get((url.path, index))
+        if delay:
+            time.sleep(delay)
+        return self._send(handler, 200, pages[index])
+
+    # -- helpers for tests --------------------------------------------------------------------
+
+    def requests_for(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def page_count(self, path: str) -> int:
+        route = self.routes[path]
+        return len(route.get("pages") or [route.get("body")])
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for name in os.listdir(self._dir):
+            os.unlink(os.path.join(self._dir, name))
+        os.rmdir(self._dir)
+
+
+def write_kubeconfig(path: str, contexts: dict[str, tuple[ReplayServer, str]], current: str) -> str:
+    """A kubeconfig with one context (and cluster and user) per entry: name -> (server, token)."""
+    clusters, users, ctxs = [], [], []
+    for name, (server, token) in contexts.items():
+        with open(server.cert, "rb") as fh:
+            ca = base64.b64encode(fh.read()).decode()
+        clusters.append({"name": f"{name}-cluster", "cluster": {"server": server.url,
+                                                                "certificate-authority-data": ca}})
+        users.append({"name": f"{name}-user", "user": {"token": token}})
+        ctxs.append({"name": name, "context": {"cluster": f"{name}-cluster", "user": f"{name}-user"}})
+    doc = {"apiVersion": "v1", "kind": "Config", "clusters": clusters, "users": users, "contexts": ctxs,
+           "current-context": current, "preferences": {}}
+    with open(path, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(doc, fh)
+    return path

@@ -1,0 +1,183 @@
+"""The manifests collector on a folder of real-looking manifests (tests/fixtures/manifests)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from auditor.cli import main
+from auditor.collect.manifests import MAX_FILE_BYTES, collect_manifests, json_documents
+from auditor.evidence import build_bundle, canonical_json
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FOLDER = os.path.join(HERE, "fixtures", "manifests")
+CANARY = "CANARY-manifest-7f3a9c"
+
+
+def _rel(path: str) -> str:
+    return os.path.relpath(path, FOLDER)
+
+
+@pytest.fixture(scope="module")
+def collected():
+    return collect_manifests([FOLDER])
+
+
+def _names(collected, target: str) -> set[str]:
+    return {i["subject"]["name"] for i in collected.targets[target]}
+
+
+def test_every_kind_lands_in_its_target(collected):
+    assert _names(collected, "k8s.pod") == {
+        "shop/web", "shop/cache", "shop/nightly-report",       # controllers' pod templates
+        "monitoring/metrics-node-exporter",                  # from the Helm-rendered file
+        "shop/debug-shell", "default/hello",                 # bare pods (no namespace -> default)
+        "shop/web-7d4b9c6f8d-x7k2p",                         # its ReplicaSet is not in the input
+        "kube-system/kube-proxy-x8x4",                       # an item of a kubectl List
+    }
+    assert "shop/nightly-report-28934520" not in _names(collected, "k8s.pod")  # its CronJob is judged
+    assert _names(collected, "k8s.serviceaccount") == {"shop/web", "monitoring/metrics", "shop/before-the-break",
+                                                       "shop/after-the-break"}
+    assert _names(collected, "k8s.clusterrole") == {"everything"}
+    assert _names(collected, "k8s.clusterrolebinding") == {"web-everything", "cluster-admin"}
+    assert _names(collected, "k8s.role") == {"shop/pod-reader"}
+    assert _names(collected, "k8s.rolebinding") == {"shop/read-pods"}
+    assert _names(collected, "k8s.networkpolicy") == {"shop/default-deny"}
+    assert _names(collected, "k8s.limitrange") == {"shop/defaults"}
+    assert _names(collected, "k8s.resourcequota") == {"shop/compute"}
+    assert _names(collected, "k8s.webhook") == {"metrics-validator"}
+    assert _names(collected, "k8s.node") == {"worker-1"}
+    assert _names(collected, "k8s.secret") == {"shop/db-credentials"}
+    assert collected.targets["k8s.admissionpolicy"] == []
+    cluster = collected.targets["k8s.cluster"][0]
+    assert cluster["subject"]["name"] == "manifests" and cluster["version"] is None
+    assert cluster["kinds"]["Service"] == 1  # kinds without a target are counted, not judged
+
+
+def test_controller_template_is_a_pod_and_containers_share_its_dicts(collected):
+    web = next(i for i in collected.targets["k8s.pod"] if i["subject"]["name"] == "shop/web")
+    assert web["subject"]["kind"] == "Deployment" and web["owner"] == {"kind": "Deployment", "name": "web"}
+    pod = web["object"]
+    assert pod["kind"] == "Pod" and pod["metadata"]["namespace"] == "shop"
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    containers = [c for c in collected.targets["k8s.container"] if c["subject"]["name"].startswith("shop/web:")]
+    assert {c["subject"]["container"]: c["container_type"] for c in containers} == {
+        "web": "container", "metrics": "container", "migrate": "init"}
+    for c in containers:
+        assert c["container"] is next(x for x in [*pod["spec"]["containers"], *pod["spec"]["initContainers"]]
+                                      if x["name"] == c["subject"]["container"])  # shared, not copied
+        assert c["pod"] is containers[0]["pod"] and "containers" not in c["pod"]
+        assert c["pod"]["securityContext"] is pod["spec"]["securityContext"]
+        assert c["pod_metadata"] is pod["metadata"]
+    hello = [c for c in collected.targets["k8s.container"] if c["subject"]["name"].startswith("default/hello:")]
+    assert {c["container_type"] for c in hello} == {"container", "ephemeral"}
+    cron = next(i for i in collected.targets["k8s.pod"] if i["subject"]["name"] == "shop/nightly-report")
+    assert cron["object"]["spec"]["restartPolicy"] == "OnFailure"
+
+
+def test_subjects_carry_file_and_the_line_of_the_first_key(collected):
+    seen = 0
+    for target, items in collected.targets.items():
+        for item in items:
+            subject = item["subject"]
+            if "file" not in subject:
+                continue
+            with open(subject["file"], encoding="utf-8") as fh:
+                line = fh.read().splitlines()[subject["line"] - 1]
+            assert line.strip().lstrip("- ").startswith(('"apiVersion"', "apiVersion", "kind")), (target, subject, line)
+            seen += 1
+    assert seen > 20
+    by_name = {(i["subject"]["name"], _rel(i["subject"]["file"])): i["subject"]["line"]
+               for t in ("k8s.pod", "k8s.serviceaccount", "k8s.node", "k8s.webhook") for i in collected.targets[t]}
+    assert by_name[("shop/cache", "shop/web.yaml")] == 59
+    assert by_name[("monitoring/metrics-node-exporter", "helm-rendered.yaml")] == 15   # after '# Source:'
+    assert by_name[("worker-1", "kubectl-get-all.json")] == 5                        # a List item
+    assert by_name[("kube-system/kube-proxy-x8x4", "kubectl-get-all.json")] == 44
+    assert by_name[("shop/after-the-break", "broken.yaml")] == 16
+
+
+def test_namespaces_get_derived_counts_and_placeholders(collected):
+    ns = {i["subject"]["name"]: i for i in collected.targets["k8s.namespace"]}
+    shop = ns["shop"]["derived"]
+    assert shop["declared"] is True
+    assert shop["pss"] == {"enforce": "baseline", "audit": None, "warn": "restricted"}
+    assert (shop["network_policies"], shop["limit_ranges"], shop["resource_quotas"]) == (1, 1, 1)
+    assert shop["pods"] == 2 and shop["workloads"] == 5  # web, cache, cron, debug-shell, orphan pod
+    assert ns["monitoring"]["object"] is None and ns["monitoring"]["derived"]["declared"] is False
+    assert ns["default"]["derived"]["pods"] == 1
+
+
+def test_errors_name_file_and_line_and_everything_else_is_judged(collected):
+    messages = [e["message"] for e in collected.errors]
+    assert any(m.startswith(os.path.join(FOLDER, "broken.yaml") + " line 14 column") and "not valid YAML" in m
+               for m in messages), messages
+    assert any("rendered-archive.yaml: binary file" in m for m in messages), messages
+    assert len(messages) == 2
+    notes = [s["detail"] for s in collected.sources if s["status"] == "skipped"]
+    assert notes == [os.path.join(FOLDER, "values.yaml") + " line 2: not a Kubernetes object (no apiVersion/kind), "
+                     "skipped"]
+    assert collected.target_errors == {}  # a broken file never hides the targets of the others
+
+
+def test_secret_values_never_reach_the_bundle(collected):
+    secret = collected.targets["k8s.secret"][0]["object"]
+    assert secret["type"] == "Opaque" and "data" not in secret and "stringData" not in secret
+    blob = canonical_json(build_bundle(collected))
+    assert CANARY.encode() not in blob and base64.b64encode(CANARY.encode()) not in blob
+
+
+def test_oversized_missing_and_non_utf8_files(tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as fh:
+        fh.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk used
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n")
+    bad_json = tmp_path / "list.json"
+    bad_json.write_text('{\n  "kind": "List",\n  "items": [\n    {"kind": "Pod",}\n  ]\n}\n')
+    c = collect_manifests([str(big), str(latin), str(bad_json), str(tmp_path / "missing")])
+    messages = [e["message"] for e in c.errors]  # in the order of the paths
+    assert messages[0].startswith(f"{big}: file too large")
+    assert messages[2] == (f"{bad_json} line 4 column 20: not valid JSON: "
+                           "Expecting property name enclosed in double quotes")
+    assert messages[1] == f"{latin} line 3: not UTF-8 text (binary file?)"
+    assert messages[3] == f"{tmp_path / 'missing'}: no such file or folder"
+
+
+def test_yaml_quirks_stay_json_shaped(tmp_path):
+    f = tmp_path / "quirks.yaml"
+    f.write_text("apiVersion: v1\nkind: Pod\nmetadata:\n  name: q\n  creationTimestamp: 2025-01-01T00:00:00Z\n"
+                 "  annotations: {2: two, on: yes}\nspec:\n  containers: [{name: c, image: x}]\n---\n"
+                 "apiVersion: v1\nkind: Pod\nmetadata: {name: tagged}\nspec: !Ref nope\n---\n"
+                 "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: last}\n")
+    c = collect_manifests([str(f)])
+    pod = c.targets["k8s.pod"][0]["object"]
+    assert pod["metadata"]["creationTimestamp"] == "2025-01-01T00:00:00Z"
+    assert pod["metadata"]["annotations"] == {"2": "two", "true": True}
+    assert [e["message"].split(":")[0] for e in c.errors] == [f"{f} line 13 column 7"]  # the unknown tag only
+    assert _names(c, "k8s.serviceaccount") == {"default/last"}
+    canonical_json(build_bundle(c))  # serialisable
+
+
+def test_json_documents_reports_item_lines():
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": [{"kind": "A"}, {"kind": "B"}]}, indent=2)
+    [(doc, line, lines)] = json_documents(text)
+    assert line == 2 and doc["items"][1] == {"kind": "B"}
+    assert [text.splitlines()[n - 1].strip() for n in lines] == ['"kind": "A"', '"kind": "B"']
+
+
+def test_cli_collect_and_audit_manifests(tmp_path, capsys):
+    out = tmp_path / "evidence.json"
+    assert main(["collect", "manifests", os.path.join(FOLDER, "shop"), "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert {i["subject"]["name"] for i in doc["targets"]["k8s.pod"]} == {"shop/web", "shop/cache"}
+    assert doc["metadata"]["complete"] is True
+    # the broken file makes the evidence incomplete (exit 3), the rest is still judged
+    code = main(["audit", "--manifests", FOLDER, "--format", "json", "-o", str(tmp_path / "r")])
+    results = json.loads(capsys.readouterr().out)
+    assert code == 3
+    assert results["evidence"]["targets"]["k8s.pod"] == 8
+    assert not any(f.startswith("docker") for f in os.listdir(tmp_path / "r"))
+    assert main(["collect", "manifests", "-o", str(out)]) == 2  # no path
