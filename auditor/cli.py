@@ -188,7 +188,7 @@ def _run_name(evidence: dict[str, Any], label: str) -> str:
 def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, label: str,
                          save_evidence: bool) -> int:
     from auditor.engine import evaluate
-    from auditor.evidence import save_bundle, write_json_atomic
+    from auditor.evidence import json_text, save_bundle, write_json_atomic
     from auditor.frameworks import packs_and_frameworks
     from auditor.report.terminal import progress, render_table
     from auditor.results import build_results
@@ -210,8 +210,7 @@ def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, lab
 
         write_json_atomic(base + ".oscal.json", render_oscal(results))
     if "json" in formats:
-        json.dump(results, sys.stdout, indent=1, ensure_ascii=False)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_text(results))
     if "table" in formats:
         stream = sys.stderr if "json" in formats else sys.stdout
         stream.write(render_table(results))

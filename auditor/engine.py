@@ -20,6 +20,9 @@ PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applic
 STATUSES = (PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL)
 # Observed values longer than this are cut in findings, so results stay proportionate.
 MAX_OBSERVED_CHARS = 2000
+# Passing subjects listed per control; beyond this only their count is kept (failures and errors
+# are always listed in full), so a 10,000-pod cluster does not repeat every pod for every control.
+MAX_PASS_FINDINGS = 100
 
 
 @dataclass
@@ -68,7 +71,8 @@ SUBJECT_KEYS = ("type", "name", "id", "path", "file", "line", "namespace", "kind
 def subject_of(item: dict[str, Any]) -> dict[str, Any]:
     subject = item.get("subject")
     if isinstance(subject, dict) and subject.get("name") is not None:
-        return {k: subject[k] for k in SUBJECT_KEYS if k in subject}
+        # absent and null fields are left out (a cluster-scoped object has no namespace)
+        return {k: subject[k] for k in SUBJECT_KEYS if subject.get(k) is not None}
     return {"type": "unknown", "name": str(subject) if subject is not None else "(no subject)"}
 
 
@@ -129,7 +133,7 @@ def evaluate_control(control: Control, evidence: dict[str, Any],
 
 def _evaluate_control(control: Control, evidence: dict[str, Any],
                       views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": []}
+    result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": [], "counts": {PASS: 0, FAIL: 0, ERROR: 0}}
     if control.assessment == "manual":
         result["reason"] = "needs a person: see the audit text"
         return result
@@ -148,8 +152,22 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     items = [view for name in names for view in views[name]]
     findings = [f for f in (_judge(control, v) for v in items) if f is not None]
     findings.sort(key=_subject_key)
-    statuses = {f["status"] for f in findings}
-    if not findings:
+    counts = {PASS: 0, FAIL: 0, ERROR: 0}
+    for finding in findings:
+        counts[finding["status"]] += 1
+    result["counts"] = counts
+    if counts[PASS] > MAX_PASS_FINDINGS:
+        kept = 0
+        listed = []
+        for finding in findings:
+            if finding["status"] == PASS:
+                kept += 1
+                if kept > MAX_PASS_FINDINGS:
+                    continue
+            listed.append(finding)
+        findings = listed
+    statuses = {status for status, n in counts.items() if n}
+    if not statuses:
         status = NOT_APPLICABLE
         result["reason"] = (f"no {target} subject to judge" if not items
                             else "no subject this control applies to")

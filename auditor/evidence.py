@@ -90,16 +90,33 @@ def build_bundle(collected: Collected, *, root: str = "/", host: str | None = No
     return doc
 
 
-def write_json_atomic(path: str, doc: Any, *, indent: int | None = 1) -> None:
+# Documents up to this size are indented for people; larger ones are written compact, because
+# only the C encoder (no indent) is fast enough for tens of megabytes.
+INDENT_LIMIT = 2_000_000
+
+
+def json_text(doc: Any) -> str:
+    """JSON text of a document: indented when small, compact when large; always ends in a newline."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    if len(text) <= INDENT_LIMIT:
+        text = json.dumps(doc, ensure_ascii=False, indent=1)
+    return text + "\n"
+
+
+def write_json_atomic(path: str, doc: Any) -> None:
     """Write JSON so the file is either complete or absent (temp file + rename)."""
+    write_text_atomic(path, json_text(doc))
+
+
+def write_text_atomic(path: str, text: str | bytes) -> None:
+    """Write a file so it is either complete or absent (temp file in the same folder + rename)."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=indent, ensure_ascii=False)
-            fh.write("\n")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
         os.replace(tmp, path)
     except BaseException:
         try:

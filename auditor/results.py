@@ -28,9 +28,10 @@ _CONTROL_TEXT_FIELDS = ("rationale", "audit", "remediation", "interpretation", "
 
 def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dict[str, Any]:
     findings = verdict["findings"]
-    counts = {"pass": 0, "fail": 0, "error": 0}
-    for finding in findings:
-        counts[finding["status"]] += 1
+    counts = dict(verdict["counts"])
+    listed_passes = sum(1 for f in findings if f["status"] == "pass")
+    if listed_passes < counts["pass"]:
+        counts["pass_listed"] = listed_passes  # the other passing subjects are counted, not listed
     entry: dict[str, Any] = {
         "pack": pack.id,
         "id": control.id,
@@ -44,7 +45,7 @@ def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dic
         "target": control.target,
         "status": verdict["status"],
         "reason": verdict["reason"],
-        "subjects": {"total": len(findings), **counts},
+        "subjects": {"total": counts["pass"] + counts["fail"] + counts["error"], **counts},
         "findings": findings,
     }
     for name in _CONTROL_TEXT_FIELDS:

@@ -153,3 +153,14 @@ def test_combinators_are_three_valued():
     assert not run({"all": [daemon, {**own, "value": "x"}]}, item).passed   # one fails: fail
     with pytest.raises(EvalError):
         run({"all": [daemon, own]}, item)                     # none fails, one unknown: error
+
+
+@pytest.mark.parametrize("key", ["a.b.c", "a.b", "a.x.y", "a.list.c", "s.t", "a.b.c || `7`", "a.zero || `7`",
+                                 "a.empty || `\"d\"`", "a.f || `true`", "missing || `[1]`", "a.list || `1`"])
+def test_fast_lookup_agrees_with_jmespath(key):
+    import jmespath
+
+    item = {"a": {"b": {"c": 3}, "zero": 0, "empty": "", "f": False, "list": [{"c": 1}]}, "s": "text"}
+    node = compile_condition({"key": key, "op": "present"})
+    assert node._fast is not None
+    assert node.lookup(item) == jmespath.search(key, item)
