@@ -195,7 +195,9 @@ def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, lab
 
     formats = _formats(args.format)
     selection = _selection(args)
-    packs, frameworks = packs_and_frameworks(selection.packs, args.framework, _parse_params(args.params))
+    present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
+    packs, frameworks = packs_and_frameworks(selection.packs, args.framework, _parse_params(args.params),
+                                             evidence_targets=present)
     with progress("evaluating"):
         results = build_results(evidence, evaluate(evidence, packs, selection), selection, frameworks=frameworks)
     results = _apply_waivers_and_baseline(results, args)

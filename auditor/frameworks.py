@@ -207,17 +207,26 @@ class PackIndex:
 
 
 def packs_and_frameworks(pack_names: Sequence[str], framework_names: Sequence[str],
-                         overrides: dict[str, dict[str, Any]] | None = None) -> tuple[list[Pack], list[Framework]]:
+                         overrides: dict[str, dict[str, Any]] | None = None,
+                         evidence_targets: set[str] | None = None) -> tuple[list[Pack], list[Framework]]:
     """What a run evaluates and shows.
 
     With ``framework_names`` (``--framework``): those frameworks, and the packs they need plus any
-    named with ``--pack``. Without: the packs named (every built-in pack when none is), and every
-    built-in framework, judged over whatever was evaluated (unevaluated mappings are not_assessed).
+    named with ``--pack``. Without: the packs named (when none is, every built-in pack that judges
+    a docker.*, node.* or k8s.* target present in ``evidence_targets``, so a Docker host is not
+    shown pages of Kubernetes controls that cannot apply), and every built-in framework, judged
+    over whatever was evaluated
+    (unevaluated mappings are not_assessed).
     """
     from auditor.packs import resolve_packs
 
     if not framework_names:
         packs = resolve_packs(pack_names or None, overrides)
+        if not pack_names and evidence_targets is not None:
+            # host.* targets (files, audit rules) are shared by Docker and Kubernetes packs, so
+            # they alone do not make a pack relevant.
+            present = {t for t in evidence_targets if not t.startswith("host.")}
+            packs = [p for p in packs if p.targets() & present] or packs
         return packs, resolve_frameworks(None, PackIndex(packs, overrides))
     named = resolve_packs(pack_names, overrides) if pack_names else []
     index = PackIndex(named, overrides)

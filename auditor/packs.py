@@ -267,6 +267,10 @@ class Pack:
     parameters: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
 
+    def targets(self) -> set[str]:
+        """Evidence targets the pack's automated controls judge."""
+        return {name.strip() for c in self.controls if c.target for name in c.target.split(",")}
+
     def section_title(self, section_id: str) -> str:
         for section in self.sections:
             if section["id"] == section_id:
