@@ -28,7 +28,8 @@ DEMO_EVIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
 def _add_selection(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("selection")
     g.add_argument("--pack", action="append", default=[], metavar="ID|PATH",
-                   help="pack to evaluate (repeatable; default: every built-in pack)")
+                   help="pack to evaluate (repeatable; default: every built-in pack that judges "
+                        "what was collected)")
     g.add_argument("--section", action="append", default=[], metavar="ID",
                    help="only controls of this section, e.g. 5 or 1.1 (repeatable)")
     g.add_argument("--control", action="append", default=[], metavar="ID",
@@ -61,7 +62,7 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 
 def _add_docker_source(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("docker source")
+    g = p.add_argument_group("docker and node sources")
     g.add_argument("--docker-host", metavar="URL", help="daemon address (default: $DOCKER_HOST or the local socket)")
     g.add_argument("--root", default="/", metavar="DIR", help="read host files under this mounted host root")
     g.add_argument("--daemon-json", metavar="PATH", help="daemon.json to read (default: from dockerd's argv or "
@@ -88,8 +89,9 @@ SOURCE_OPTIONS = {"docker_host": "docker", "daemon_json": "docker", "kubelet_con
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="auditor", description="Container compliance auditor: CIS Docker "
-                                     "Benchmark checks from one archived evidence bundle.")
+    parser = argparse.ArgumentParser(prog="auditor", description="Container compliance auditor: CIS Docker and "
+                                     "Kubernetes benchmarks, Pod Security Standards, NIST and PCI DSS views, "
+                                     "from one archived evidence bundle.")
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -612,7 +612,10 @@ def container_item(entry: dict[str, Any], tags: dict[str, list[str]], sockets: l
     image_id = (inspect or {}).get("Image") or summary.get("ImageID")
     top = entry["top"]
     item: dict[str, Any] = {
-        "subject": {"type": "container", "name": name, "id": summary["Id"]},
+        "subject": {"type": "container", "name": name, "id": summary["Id"],
+                    # the image as the container was created from, and its labels: waivers select on them
+                    "image": ((inspect or {}).get("Config") or {}).get("Image") or summary.get("Image"),
+                    "labels": ((inspect or {}).get("Config") or {}).get("Labels") or None},
         "inspect": inspect,
         "processes": top,
         "process_commands": _command_column(top) if top else [],
