@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.packs import Pack, builtin_pack_dirs, control_sort_key, find_pack_paths, load_pack, load_yaml
+from auditor.packs import Pack, control_sort_key, find_pack_paths, load_pack, load_yaml
 from auditor.scoring import score_controls
 
 # Requirement verdicts, in the order the rule checks them (see VERDICT_RULE).
@@ -329,14 +329,7 @@ def _mappings(fw: Framework, raw: dict[str, Any], where: str, index: PackIndex) 
 
 def find_framework_paths(extra: Iterable[str] = ()) -> dict[str, str]:
     """Map framework id (folder name) -> folder, for the built-in framework packs and any extra folders."""
-    found: dict[str, str] = {}
-    for base in builtin_pack_dirs():
-        for meta in sorted(glob.glob(os.path.join(base, "*", "framework.yaml"))):
-            folder = os.path.dirname(meta)
-            found.setdefault(os.path.basename(folder), folder)
-    for path in extra:
-        found[os.path.basename(os.path.normpath(path))] = path
-    return found
+    return find_pack_paths(extra, marker="framework.yaml")
 
 
 def resolve_frameworks(names: Sequence[str] | None, index: PackIndex | None = None) -> list[Framework]:

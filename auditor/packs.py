@@ -173,14 +173,20 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 def load_yaml(path: str) -> tuple[Any, dict[int, int]]:
     """Load one YAML file; return the data and a map id(mapping) -> line."""
+    from auditor.safeyaml import YamlLimitError, check_text, load_single, located
+
     try:
         with open(path, encoding="utf-8") as fh:
-            loader = _LineLoader(fh)
-            loader.lines = {}
-            try:
-                data = loader.get_single_data()
-            finally:
-                loader.dispose()
+            text = fh.read()
+        check_text(text)  # before libyaml composes it: deep nesting would overflow its C stack
+        loader = _LineLoader(text)
+        loader.lines = {}
+        try:
+            data = load_single(loader, path)
+        finally:
+            loader.dispose()
+    except YamlLimitError as exc:
+        raise InputError(located(path, exc)) from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
@@ -344,11 +350,11 @@ def control_sort_key(control_id: str) -> tuple[Any, ...]:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in control_id.split("."))
 
 
-def find_pack_paths(extra: Iterable[str] = ()) -> dict[str, str]:
-    """Map pack id -> folder for the built-in packs and any extra folders given."""
+def find_pack_paths(extra: Iterable[str] = (), marker: str = "pack.yaml") -> dict[str, str]:
+    """Map pack id -> folder for the built-in packs (folders holding ``marker``) and any extra folders."""
     found: dict[str, str] = {}
     for base in builtin_pack_dirs():
-        for pack_yaml in sorted(glob.glob(os.path.join(base, "*", "pack.yaml"))):
+        for pack_yaml in sorted(glob.glob(os.path.join(base, "*", marker))):
             folder = os.path.dirname(pack_yaml)
             found.setdefault(os.path.basename(folder), folder)
     for path in extra:

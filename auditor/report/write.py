@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
+
+from auditor.evidence import write_text_atomic
 
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
 EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": ".junit.xml", "sarif": ".sarif",
@@ -14,20 +15,7 @@ EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": 
 
 def write_file_atomic(path: str, data: bytes) -> None:
     """Write bytes so the file is either complete or absent (temp file + rename), mode 0644."""
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        os.fchmod(fd, 0o644)  # reports are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(path, data)
 
 
 def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, results_name: str) -> bytes:
