@@ -129,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", metavar="OLD.json", help="the earlier results file")
     p.add_argument("new", metavar="NEW.json", help="the later results file")
     p.add_argument("--format", default="table", metavar="LIST",
-                   help="what to print: comma list of table,json (default: table)")
+                   help="comma list of table,json,html,pdf (table and json on stdout; html and pdf as files "
+                        "NEW.diff.html/.diff.pdf; default: table)")
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="folder for the html and pdf files (default: beside NEW.json)")
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when a control or subject fails in NEW that did not in OLD")
 
@@ -159,6 +162,8 @@ def _formats(text: str) -> list[str]:
 def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     import yaml
 
+    from auditor.safeyaml import safe_load
+
     out: dict[str, dict[str, Any]] = {}
     for item in items:
         name, sep, raw = item.partition("=")
@@ -167,8 +172,8 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
             raise InputError(f"--set {item!r}: expected PACK.PARAM=VALUE, "
                              "e.g. cis-docker-1.6.0.minimum_engine_version=27.0")
         try:
-            value = yaml.safe_load(raw) if raw else ""
-        except yaml.YAMLError:
+            value = safe_load(raw, "--set") if raw else ""
+        except (yaml.YAMLError, ValueError):  # not YAML (or over the limits): the text as given
             value = raw
         out.setdefault(pack, {})[param] = value
     return out
@@ -320,20 +325,68 @@ def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]
     if not os.path.isdir(args.root):
         raise InputError(f"--root {args.root}: not a directory")
     collected = Collected()
+    finished: list[str] = []
+    try:
+        _run_collectors(args, targets, collected, finished)
+    except KeyboardInterrupt:
+        raise CollectionInterrupted(_interrupted_bundle(args, collected, targets, finished)) from None
+    return build_bundle(collected, root=args.root)
+
+
+class CollectionInterrupted(Exception):
+    """Ctrl-C during collection; carries the bundle of what the sources finished before it gathered."""
+
+    def __init__(self, evidence: dict[str, Any]) -> None:
+        super().__init__("interrupted during collection")
+        self.evidence = evidence
+
+
+def _interrupted_bundle(args: argparse.Namespace, collected: Any, sources: Sequence[str],
+                        finished: Sequence[str]) -> dict[str, Any]:
+    """The evidence of the sources that finished; the others' targets are marked as errors."""
+    from auditor.collect.k8s_objects import TARGETS as K8S_TARGETS
+    from auditor.evidence import build_bundle
+
+    fed = {"docker": ("docker.daemon", "docker.container", "docker.image", "docker.network", "host.file",
+                      "host.audit_path", "host.info"),
+           "node": ("node.process", "node.kubelet", "node.info", "host.file"),
+           "cluster": K8S_TARGETS, "manifests": K8S_TARGETS}
+    cut = [s for s in sources if s not in finished]
+    reason = f"interrupted (Ctrl-C) while collecting {', '.join(cut) or 'evidence'}"
+    for source in cut:
+        collected.error(source, reason + ": not collected", targets=fed[source])
+    return build_bundle(collected, root=args.root, incomplete_reason=reason)
+
+
+def _save_interrupted(evidence: dict[str, Any], path: str) -> int:
+    """Save the evidence gathered before Ctrl-C (metadata.complete false) and exit 130."""
+    from auditor.evidence import save_bundle
+
+    save_bundle(evidence, path)
+    _warn(f"{evidence['metadata']['incomplete_reason']}: the evidence gathered so far is in {path} "
+          "(marked incomplete)")
+    return ExitCode.INTERRUPTED
+
+
+def _run_collectors(args: argparse.Namespace, targets: Sequence[str], collected: Any, finished: list[str]) -> None:
+    """Run the chosen collectors into `collected`, appending each source to `finished` once merged."""
     if "docker" in targets:
         from auditor.collect.docker import collect_docker
 
         collected.merge(collect_docker(docker_host=args.docker_host, root=args.root,
                                        daemon_json_path=args.daemon_json, timeout=args.timeout))
+        finished.append("docker")
     if "node" in targets:
         from auditor.collect.node import collect_node
 
         collected.merge(collect_node(root=args.root, kubelet_config=args.kubelet_config))
+        finished.append("node")
     if "cluster" in targets:
         from auditor.collect.cluster import collect_cluster
 
         collected.merge(collect_cluster(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster,
                                         timeout=args.timeout))
+        finished.append("cluster")
     if "manifests" in targets:
         if not args.manifests:
             raise InputError("the manifests source needs a path: --manifests PATH (audit) or "
@@ -341,20 +394,25 @@ def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]
         from auditor.collect.manifests import collect_manifests
 
         collected.merge(collect_manifests(args.manifests))
-    return build_bundle(collected, root=args.root)
+        finished.append("manifests")
 
 
 def _collect_reachable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """No --target and no source option: every source that answers (see auditor/collect/discover.py)."""
     from auditor.collect.discover import collect_reachable
-    from auditor.evidence import build_bundle
+    from auditor.evidence import Collected, build_bundle
 
     if not os.path.isdir(args.root):
         raise InputError(f"--root {args.root}: not a directory")
-    collected, reached = collect_reachable(root=args.root, docker_host=args.docker_host, daemon_json=args.daemon_json,
-                                           timeout=args.timeout, kubelet_config=args.kubelet_config,
-                                           kubeconfig=args.kubeconfig, context=args.context,
-                                           in_cluster=args.in_cluster)
+    collected, reached = Collected(), []
+    try:
+        collect_reachable(root=args.root, docker_host=args.docker_host, daemon_json=args.daemon_json,
+                          timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
+                          context=args.context, in_cluster=args.in_cluster, into=collected, reached=reached)
+    except KeyboardInterrupt:
+        looked = {s["name"] for s in collected.sources if s["status"] == "unreachable"}
+        raise CollectionInterrupted(_interrupted_bundle(args, collected, ("docker", "node", "cluster"),
+                                                        [*reached, *looked])) from None
     return build_bundle(collected, root=args.root), "-".join(reached) or "audit"
 
 
@@ -374,13 +432,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
         targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None)))
     from auditor.report.terminal import progress
 
-    if not targets and args.target is None:
-        with progress("collecting evidence"):
-            evidence, label = _collect_reachable(args)
-        return _evaluate_and_report(evidence, args, label, save_evidence=True)
-    with progress("collecting " + ", ".join(targets)):
-        evidence = _collect(args, targets)
-    return _evaluate_and_report(evidence, args, "-".join(targets), save_evidence=True)
+    label = "-".join(targets) or "audit"
+    try:
+        if not targets and args.target is None:
+            with progress("collecting evidence"):
+                evidence, label = _collect_reachable(args)
+        else:
+            with progress("collecting " + ", ".join(targets)):
+                evidence = _collect(args, targets)
+    except CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
+        name = _run_name(exc.evidence, label) + ".evidence.json"
+        return _save_interrupted(exc.evidence, os.path.join(args.output_dir, name))
+    return _evaluate_and_report(evidence, args, label, save_evidence=True)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -389,7 +452,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if args.paths and args.source != "manifests":
         raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` does)")
     args.manifests = args.paths
-    evidence = _collect(args, [args.source])
+    try:
+        evidence = _collect(args, [args.source])
+    except CollectionInterrupted as exc:
+        return _save_interrupted(exc.evidence, args.output)
     save_bundle(evidence, args.output)
     meta = evidence["metadata"]
     counts = ", ".join(f"{len(v)} {k}" for k, v in evidence["targets"].items())
@@ -444,9 +510,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from auditor.report.diff_table import render_diff_table
     from auditor.results import load_results
 
-    formats = _formats(args.format)
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in ("table", "json", "html", "pdf")]
+    if bad or not formats:
+        raise InputError(f"--format: unknown format {', '.join(bad) or '(empty)'} (choose from table, json, html, pdf)")
     old, new = load_results(args.old), load_results(args.new)
     diff = diff_results(old, new)
+    files = [f for f in formats if f in ("html", "pdf")]
+    if files:
+        from auditor.report.write import write_diff_reports
+
+        name = os.path.basename(args.new).removesuffix(".json").removesuffix(".results")
+        out_dir = args.output_dir or os.path.dirname(os.path.abspath(args.new))
+        for path in write_diff_reports(diff, files, os.path.join(out_dir, name), (args.old, args.new)):
+            sys.stderr.write(f"report: {path}\n")
     if "json" in formats:
         json.dump(diff, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -166,7 +166,7 @@ def _contains(obs: Any, value: Any) -> bool:
     if isinstance(obs, str):
         return str(value) in obs
     if isinstance(obs, dict):
-        return value in obs
+        return isinstance(value, Hashable) and value in obs  # a list or object is never a key
     if isinstance(obs, list):
         return value in obs
     raise EvalError(f"cannot look for {value!r} inside {type(obs).__name__}")
@@ -526,6 +526,9 @@ def compile_condition(cond: Any, params: dict[str, Any] | None = None) -> Node:
         if name not in params:
             raise InputError(f"unknown parameter {name!r}")
         value = params[name]
+    if OPS[op][2].get("type") == "array" and not isinstance(value, list):
+        # `in` and the set operators test membership: a scalar would fail on every item at run time
+        raise InputError(f"operator {op} needs a list value, got {value!r}")
     if "flag" in cond:
         return Flag(cond["flag"], op, value, cond.get("value_type"))
     return Compare(cond["key"], op, value, cond.get("value_type"))

@@ -8,6 +8,7 @@ checks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applic
 STATUSES = (PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL)
 # Observed values longer than this are cut in findings, so results stay proportionate.
 MAX_OBSERVED_CHARS = 2000
+MAX_SUBJECT_CHARS = 4096
 # Passing subjects listed per control; beyond this only their count is kept (failures and errors
 # are always listed in full), so a 10,000-pod cluster does not repeat every pod for every control.
 MAX_PASS_FINDINGS = 100
@@ -51,6 +53,8 @@ class Selection:
 
 def _bounded(value: Any) -> Any:
     """Keep an observed value, cutting very long strings and lists so a finding stays readable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity (from a YAML .nan) are not JSON: the results stay valid JSON
     if isinstance(value, str):
         return value if len(value) <= MAX_OBSERVED_CHARS else value[:MAX_OBSERVED_CHARS] + f"... ({len(value)} chars)"
     if isinstance(value, list):
@@ -65,14 +69,32 @@ def _bounded(value: Any) -> Any:
 
 # Subject fields findings keep: identity (diffs match on type, name, namespace, kind, container,
 # path; never on id, which changes when a container is recreated) and what waiver selectors read.
+_SUBJECT_TYPES: dict[str, type] = {"line": int, "labels": dict}  # every other subject field is a string
 SUBJECT_KEYS = ("type", "name", "id", "path", "file", "line", "namespace", "kind", "container", "image", "labels")
 
 
 def subject_of(item: dict[str, Any]) -> dict[str, Any]:
     subject = item.get("subject")
     if isinstance(subject, dict) and subject.get("name") is not None:
-        # absent and null fields are left out (a cluster-scoped object has no namespace)
-        return {k: subject[k] for k in SUBJECT_KEYS if subject.get(k) is not None}
+        # absent and null fields are left out (a cluster-scoped object has no namespace); strings
+        # longer than any real name or path (PATH_MAX) and labels are bounded: every finding repeats
+        # the subject, so a megabyte name must not make the results a hundred megabytes
+        kept = {}
+        for key in SUBJECT_KEYS:
+            value = subject.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, _SUBJECT_TYPES.get(key, str)) or isinstance(value, bool):
+                if key not in ("type", "name"):
+                    continue  # a field of the wrong type (a hand-edited bundle) is left out
+                value = str(value)
+            if isinstance(value, str) and len(value) > MAX_SUBJECT_CHARS:
+                value = value[:MAX_SUBJECT_CHARS] + f"... ({len(value)} chars)"
+            kept[key] = value
+        kept.setdefault("type", "unknown")
+        if "labels" in kept:
+            kept["labels"] = _bounded(kept["labels"])
+        return kept
     return {"type": "unknown", "name": str(subject) if subject is not None else "(no subject)"}
 
 

@@ -10,6 +10,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import socket
 import tempfile
 from dataclasses import dataclass, field
@@ -50,6 +51,48 @@ class Collected:
         self.errors.extend(other.errors)
         for target, message in other.target_errors.items():
             self.target_errors.setdefault(target, message)
+
+
+# A JSON or YAML escape that may decode to half of a UTF-16 surrogate pair: such a "lone
+# surrogate" is a str Python can hold but cannot encode as UTF-8 (writing or hashing it fails).
+SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(obj: Any) -> Any:
+    """`obj` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(obj, str):
+        return _LONE_SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_lone_surrogates(v) for v in obj]
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise InputError(f"{name} is not a JSON number")
+
+
+def read_json_document(path: str, what: str, finite: bool = False) -> Any:
+    """json.load of `path` refusing, as InputError, text that cannot be written back: lone
+    surrogate escapes (\\udcff), nesting too deep to decode, and with `finite` NaN and Infinity
+    (which Python reads but other JSON readers refuse). OSError and JSONDecodeError pass."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        doc = json.loads(text, parse_constant=_no_constant) if finite else json.loads(text)
+    except InputError as exc:
+        raise InputError(f"{path}: not {what}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not {what}: JSON nested too deeply to read") from None
+    if SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{path}: not {what}: a string holds a lone surrogate ({exc.object[exc.start]!a}), "
+                             "which is not Unicode text") from None
+    return doc
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -130,11 +173,31 @@ def save_bundle(doc: dict[str, Any], path: str) -> None:
     write_json_atomic(path, doc)
 
 
+# The metadata fields evaluation and the reports read, and the JSON types they must have.
+_METADATA_TYPES: dict[str, tuple[type, ...]] = {"host": (str,), "collected_at": (str,), "root": (str,),
+                                                "complete": (bool,), "sources": (list,), "errors": (list,),
+                                                "target_errors": (dict,), "incomplete_reason": (str,)}
+
+
+def _check_metadata(path: str, meta: dict[str, Any]) -> None:
+    for name, types in _METADATA_TYPES.items():
+        if name in meta and not isinstance(meta[name], types) and (meta[name] is not None or types[0] in (list, dict)):
+            kind = {dict: "an object", list: "a list", bool: "true or false"}.get(types[0], "a string")
+            raise InputError(f"{path}: metadata.{name} must be {kind}")
+    for name, required in (("sources", ("name", "status")), ("errors", ("source", "message"))):
+        for index, entry in enumerate(meta.get(name) or []):
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()) \
+                    or not all(k in entry for k in required):
+                raise InputError(f"{path}: metadata.{name}[{index}] must be an object of strings with "
+                                 f"{' and '.join(required)}")
+    if not all(isinstance(v, str) for v in (meta.get("target_errors") or {}).values()):
+        raise InputError(f"{path}: metadata.target_errors must map target names to strings")
+
+
 def load_bundle(path: str) -> dict[str, Any]:
     """Load and sanity-check an evidence file; raise InputError with a one-line reason."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        doc = read_json_document(path, "an evidence bundle")
     except FileNotFoundError:
         raise InputError(f"{path}: no such evidence file") from None
     except json.JSONDecodeError as exc:
@@ -151,11 +214,14 @@ def load_bundle(path: str) -> dict[str, Any]:
         raise InputError(f"{path}: field 'targets' must map target names to lists of items")
     if not isinstance(doc.get("metadata"), dict):
         raise InputError(f"{path}: field 'metadata' must be an object")
+    _check_metadata(path, doc["metadata"])
     for target, items in targets.items():
         for index, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("subject"), dict):
                 raise InputError(f"{path}: targets.{target}[{index}]: an item must be an object with a 'subject'")
     expected = doc.get("sha256")
+    if expected is not None and not isinstance(expected, str):
+        raise InputError(f"{path}: field 'sha256' must be a string")
     if expected and expected != content_sha256(doc):
         raise InputError(f"{path}: sha256 does not match the content: the bundle was altered or truncated")
     return doc

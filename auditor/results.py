@@ -126,9 +126,10 @@ def validate_results(doc: Any, source: str = "results") -> None:
 
 
 def load_results(path: str) -> dict[str, Any]:
+    from auditor.evidence import read_json_document
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
+        doc = read_json_document(path, "a results file", finite=True)
     except FileNotFoundError:
         raise InputError(f"{path}: no such results file") from None
     except json.JSONDecodeError as exc:

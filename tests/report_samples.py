@@ -58,3 +58,49 @@ def hostile_results(schema_valid: bool = False) -> dict:
         doc["frameworks"] = [{"id": "nist-800-190", "title": f"NIST {SCRIPT}", "score": 50.0}]
         doc["summary"]["counts"]["quarantined"] = 1
     return doc
+
+
+REQ_TITLE = f"Images are {SCRIPT} scanned"
+WAIVER_REASON = f"accepted risk {IMG} {SCRIPT}"
+
+
+def baseline_results() -> dict:
+    """The demo results as an earlier run: 5.5 passed for every subject, and the score was higher."""
+    old = demo_results()
+    c55 = next(c for c in old["controls"] if c["id"] == "5.5")
+    c55["status"] = "pass"
+    for f in c55["findings"]:
+        f["status"] = "pass"
+    c55["subjects"]["pass"] += c55["subjects"]["fail"]
+    c55["subjects"]["fail"] = 0
+    old["summary"]["score"] = 35.2
+    old["generated_at"] = "2026-11-19T00:00:00Z"
+    return old
+
+
+def full_results(folder: str) -> dict:
+    """The demo results as `audit --waivers W --baseline OLD` writes them, with every built-in framework.
+
+    Waivers: one applied (5.10, a hostile reason), one expired (2.8), one unused (3.18); a framework
+    requirement title holds markup. ``folder`` receives the waivers file.
+    """
+    import datetime as dt
+
+    from auditor.diff import diff_results
+    from auditor.frameworks import framework_results, resolve_frameworks
+    from auditor.waivers import apply_waivers, load_waivers
+
+    doc = demo_results()
+    doc["frameworks"] = framework_results(doc["controls"], resolve_frameworks(None))
+    doc["frameworks"][0]["requirements"][0]["title"] = REQ_TITLE
+    path = os.path.join(folder, "waivers.yaml")
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("waivers:\n"
+                 f"  - {{control: 'cis-docker-1.6.0:5.10', reason: {json.dumps(WAIVER_REASON)},"
+                 " owner: alice@example.com, ticket: NET-1234, expires: 2027-12-31}\n"
+                 "  - {control: '2.8', reason: old waiver, owner: bob, expires: 2024-01-31}\n"
+                 "  - {control: '3.18', subject: {path: /nowhere}, reason: config management, owner: platform-team,"
+                 " expires: 2027-09-30}\n")
+    doc = apply_waivers(doc, load_waivers(path), dt.date(2026, 11, 26))
+    doc["baseline"] = {"source": "old.results.json", "diff": diff_results(baseline_results(), doc)}
+    return doc

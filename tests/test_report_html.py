@@ -9,7 +9,16 @@ import subprocess
 import sys
 
 import pytest
-from report_samples import IMG, SCRIPT, demo_results, hostile_results
+from report_samples import (
+    IMG,
+    REQ_TITLE,
+    SCRIPT,
+    WAIVER_REASON,
+    baseline_results,
+    demo_results,
+    full_results,
+    hostile_results,
+)
 
 from auditor.cli import main
 from auditor.report.html import render_html
@@ -54,7 +63,7 @@ def test_hostile_values_render_as_text():
 def test_unknown_status_waivers_frameworks_and_extra_fields_render():
     html = render_html(hostile_results())
     assert "Quarantined" in html and 'class="badge st-other"' in html
-    assert "Waived" in html and "expires: 2099-01-01" in html
+    assert "Waived" in html and "until 2099-01-01" in html
     assert "NIST &lt;script&gt;" in html and "ticket" in html
     assert "deploy/shop.yaml:12" in html
 
@@ -92,3 +101,64 @@ def test_report_command_unknown_format(tmp_path):
     results = tmp_path / "r.results.json"
     results.write_text(json.dumps(demo_results()))
     assert main(["report", str(results), "--format", "docx"]) == 2
+
+
+def test_framework_view_lists_requirements_controls_verdicts_and_sources(tmp_path):
+    doc = full_results(str(tmp_path))
+    html = render_html(doc)
+    view = html[html.index('id="frameworks"'):html.index('id="controls"')]
+    anchors = {f"{c['pack']}:{c['id']}": f"ctl-{i}" for i, c in enumerate(doc["controls"])}
+    for fw in doc["frameworks"]:
+        assert fw["title"] in view
+        for req in fw["requirements"]:
+            assert f'<td class="nowrap">{req["id"]}</td>' in view, req["id"]
+            for c in req["controls"]:
+                ref = f"{c['pack']}:{c['id']}"
+                assert (f'<a href="#{anchors[ref]}"' in view) if ref in anchors else ref in view
+    assert "framework score = 100 x requirements passed" in view and "verdict: manual requirement" in view
+    assert "A person checks:" in view and "(unverified)" in view and "Not assessed" in view
+    assert "Without waivers" in html  # scores with and without waivers side by side
+
+
+def test_waivers_and_baseline_sections(tmp_path):
+    doc = full_results(str(tmp_path))
+    html = render_html(doc)
+    waivers = html[html.index('id="waivers"'):html.index('id="frameworks"')]
+    assert "Applied" in waivers and "Expired" in waivers and "Unused" in waivers
+    assert "alice@example.com" in waivers and "NET-1234" in waivers and "2027-12-31" in waivers
+    assert f"Score <b>{doc['summary']['score']:.1f}</b> with waivers" in waivers
+    assert f"<b>{doc['summary']['score_without_waivers']:.1f}</b> without" in waivers
+    # findings carry who, why, ticket and expiry; an expired waiver is shown on its finding
+    assert "Waived by alice@example.com, ticket NET-1234, until 2027-12-31" in html
+    assert "Expired waiver by bob, until 2024-01-31: old waiver" in html
+    changes = html[html.index('id="changes"'):html.index('id="failing"')]
+    assert "Changes since baseline" in changes and "Regression" in changes
+    diff = doc["baseline"]["diff"]
+    assert f"{diff['overall']['score']['delta']:+.1f}" in changes
+    assert "Regressed (1)" in changes and "cis-docker-1.6.0:5.5</a>" in changes
+    assert "container:demo-privileged" in changes
+    assert "baseline" not in html[html.index('id="metadata"'):]  # not dumped again as an unknown field
+
+
+def test_hostile_requirement_titles_and_waiver_reasons_stay_text(tmp_path):
+    html = render_html(full_results(str(tmp_path)))
+    assert REQ_TITLE not in html and WAIVER_REASON not in html and SCRIPT not in html and IMG not in html
+    assert "Images are &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; scanned" in html
+    assert "accepted risk &lt;img src=file:///etc/passwd&gt;" in html
+    assert len(re.findall(r"<script", html)) == 1
+
+
+def test_diff_command_writes_html_and_pdf_reports(tmp_path, capsys):
+    from auditor.diff import diff_results
+
+    old, new = tmp_path / "old.results.json", tmp_path / "new.results.json"
+    old.write_text(json.dumps(baseline_results()))
+    new.write_text(json.dumps(demo_results()))
+    out = tmp_path / "out"
+    assert main(["diff", str(old), str(new), "--format", "html", "-o", str(out)]) == 0
+    assert os.listdir(out) == ["new.diff.html"]
+    html = (out / "new.diff.html").read_text()
+    delta = diff_results(baseline_results(), demo_results())["overall"]["score"]["delta"]
+    assert f"{delta:+.1f}" in html and "Regressed (1)" in html and "cis-docker-1.6.0:5.5" in html
+    assert "default-src 'none'" in html and "<script" not in html
+    assert main(["diff", str(old), str(new), "--format", "docx"]) == 2

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from report_samples import IMG, SCRIPT, demo_results, hostile_results
+from report_samples import IMG, SCRIPT, WAIVER_REASON, baseline_results, demo_results, full_results, hostile_results
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +120,54 @@ def test_audit_writes_results_html_and_pdf_by_default_and_no_pdf_skips_it(tmp_pa
     assert len({n.split(".", 1)[0] for n in names}) == 1
     proc = run("audit", "--demo", "--no-pdf", "-o", str(tmp_path / "b"), env=env)
     assert proc.returncode == 0 and not any(n.endswith(".pdf") for n in os.listdir(tmp_path / "b"))
+
+
+def pdf_text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+@needs_poppler
+def test_frameworks_waivers_and_changes_in_the_pdf(tmp_path):
+    from auditor.report.pdf import render_pdf
+
+    doc = full_results(str(tmp_path))
+    refused: list[str] = []
+    pdf = tmp_path / "full.pdf"
+    pdf.write_bytes(render_pdf(doc, refused=refused))
+    assert refused == []
+    text = pdf_text(pdf)
+    flat = re.sub(r"\s+", " ", text)
+    for fw in doc["frameworks"]:
+        assert fw["title"] in flat, fw["id"]
+        for req in fw["requirements"]:
+            assert re.search(rf"(^|\n)\s*{re.escape(req['id'])}\s", text), req["id"]
+    assert "A person checks:" in flat and "unverified" in flat and "NOT ASSESSED" in flat
+    assert "Changes since baseline" in flat and "Regressed" in flat and "cis-docker-1.6.0:5.5" in flat
+    assert f"{doc['baseline']['diff']['overall']['score']['delta']:+.1f}" in flat
+    assert "Expired" in flat and "Unused" in flat and "NET-1234" in flat and "alice@example.com" in flat
+    assert re.sub(r"\s+", "", WAIVER_REASON) in re.sub(r"\s+", "", text)  # markup printed as text
+    xml = subprocess.run(["pdftohtml", "-xml", "-stdout", "-i", "-q", "-f", "1", "-l", "1", str(pdf)],
+                         capture_output=True, text=True, check=True).stdout
+    outline = re.findall(r'<item page="\d+">([^<]+)</item>', xml)
+    assert outline[:5] == ["Summary", "Changes since baseline", "Failing controls", "Waivers", "Frameworks"]
+    for fw in doc["frameworks"]:  # a bookmark per framework
+        assert any(item.startswith(fw["title"].replace("&", "&amp;")[:30]) for item in outline), fw["title"]
+
+
+@needs_poppler
+def test_diff_command_pdf_holds_the_deltas_and_attaches_the_diff(tmp_path):
+    from auditor.diff import diff_results
+
+    old, new = tmp_path / "old.results.json", tmp_path / "new.results.json"
+    old.write_text(json.dumps(baseline_results()))
+    new.write_text(json.dumps(demo_results()))
+    proc = run("diff", str(old), str(new), "--format", "pdf,html")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["new.diff.html", "new.diff.pdf", "new.results.json", "old.results.json"]
+    flat = re.sub(r"\s+", " ", pdf_text(tmp_path / "new.diff.pdf"))
+    diff = diff_results(baseline_results(), demo_results())
+    assert f"{diff['overall']['score']['delta']:+.1f}" in flat and "35.2 → 28.7" in flat
+    assert "Regressed" in flat and "cis-docker-1.6.0:5.5" in flat and "container:demo-privileged" in flat
+    listing = subprocess.run(["pdfdetach", "-list", str(tmp_path / "new.diff.pdf")], capture_output=True, text=True,
+                             check=True).stdout
+    assert "new.diff.json" in listing

@@ -34,11 +34,13 @@ def docker_unreachable(docker_host: str | None, timeout: float) -> str | None:
 
 def collect_reachable(*, root: str = "/", docker_host: str | None = None, daemon_json: str | None = None,
                       timeout: float = 10.0, kubelet_config: str | None = None, kubeconfig: str | None = None,
-                      context: str | None = None, in_cluster: bool = False) -> tuple[Collected, list[str]]:
+                      context: str | None = None, in_cluster: bool = False, into: Collected | None = None,
+                      reached: list[str] | None = None) -> tuple[Collected, list[str]]:
     """Collect docker, node and cluster where each is reachable; return the evidence and the
-    names of the sources collected."""
-    collected = Collected()
-    reached: list[str] = []
+    names of the sources collected. `into` and `reached`, when given, are filled as each source
+    finishes, so a caller interrupted midway (Ctrl-C) still has what was gathered."""
+    collected = into if into is not None else Collected()
+    reached = reached if reached is not None else []
 
     reason = docker_unreachable(docker_host, timeout)
     if reason is None:

@@ -103,6 +103,36 @@ def strip_secret(obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+def _redact_last_applied(meta: Any) -> None:
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(annotations, dict) and LAST_APPLIED in annotations:
+        annotations[LAST_APPLIED] = "<redacted>"
+
+
+def strip_env_values(kind: str, obj: dict[str, Any]) -> None:
+    """Replace the literal values of container environment variables with "<redacted>", in place
+    (a Pod's spec or a workload's pod template): names and `valueFrom` references stay, so checks
+    still see which variables come from a Secret. The last-applied annotation (a copy of the whole
+    object, values included) is redacted too."""
+    _redact_last_applied(obj.get("metadata"))
+    if kind == "Pod":
+        pod: Any = obj
+    else:
+        pod = _pod_template(kind, obj)
+        if pod is None:
+            return
+        _redact_last_applied(pod.get("metadata"))
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for key in _CONTAINER_KEYS:
+        for container in spec.get(key) or () if isinstance(spec.get(key), list) else ():
+            env = container.get("env") if isinstance(container, dict) else None
+            for var in env if isinstance(env, list) else ():
+                if isinstance(var, dict) and var.get("value") not in (None, ""):
+                    var["value"] = "<redacted>"
+
+
 def _subject(kind: str, name: str, namespace: str | None, meta: dict[str, Any], where: Location | None
              ) -> dict[str, Any]:
     subject: dict[str, Any] = {"type": kind, "name": f"{namespace}/{name}" if namespace else name,
@@ -189,6 +219,10 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             continue
         if kind == "Secret":
             strip_secret(obj)
+        elif kind == "Pod" or kind in WORKLOAD_KINDS:  # container env values never enter the bundle
+            strip_env_values(kind, obj)
+        else:
+            _redact_last_applied(obj.get("metadata"))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             meta = {}

@@ -15,14 +15,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from json.decoder import scanstring
 from typing import Any
 
 import yaml
 
+from auditor.collect.host import file_type
 from auditor.collect.k8s_objects import Location, objects_to_targets, paused_gc
-from auditor.evidence import Collected
+from auditor.evidence import SURROGATE_ESCAPE, Collected, without_lone_surrogates
+from auditor.safeyaml import YamlLimitError, check_node, check_text, located
 
 MAX_FILE_BYTES = 64 * 2**20
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -108,6 +111,14 @@ def yaml_documents(text: str, path: str, errors: list[str]) -> Iterator[tuple[An
     A syntax error ends the document it is in: the error is appended to `errors` and reading
     resumes at the next `---` line after the problem, so the other documents are still read.
     """
+    try:
+        check_text(text)  # before libyaml composes it: deep nesting would overflow its C stack
+    except YamlLimitError as exc:
+        errors.append(located(path, exc) + ": not read")
+        return
+    # Without an anchor there is no alias to expand, and deeper nesting than Python can construct
+    # is caught below: the node walk is only needed (and only paid for) when '&' appears.
+    has_anchors = "&" in text
     start, line_offset = 0, 0
     while True:
         loader = _Loader(text[start:] if start else text)
@@ -125,6 +136,12 @@ def yaml_documents(text: str, path: str, errors: list[str]) -> Iterator[tuple[An
                         return
                     break
                 if node is None:
+                    continue
+                try:
+                    if has_anchors:
+                        check_node(node)  # alias bombs and deep nesting: this document only
+                except YamlLimitError as exc:
+                    errors.append(f"{_mark_text(path, node.start_mark, line_offset)}: document not read: {exc}")
                     continue
                 try:
                     data = loader.construct_document(node)
@@ -187,7 +204,7 @@ def _expect(text: str, pos: int, chars: str) -> str:
 
 def _first_key(text: str, pos: int) -> int:
     """Offset of an object's first key (the object's '{' when it is empty or not an object)."""
-    if text[pos] != "{":
+    if pos >= len(text) or text[pos] != "{":  # a truncated array ends here: the decoder names the error
         return pos
     inner = _skip(text, pos + 1)
     return inner if inner < len(text) and text[inner] == '"' else pos
@@ -259,12 +276,19 @@ def _end_of_text(text: str, pos: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # files
 
-def _read_text(path: str) -> str:
+def _read_text(path: str, named: bool = True) -> str:
+    """The text of a manifest file. A file found by walking a folder must be a regular file: a
+    FIFO or device there is refused without blocking; a path named on the command line may be a
+    pipe (`<(helm template ...)`), read as given."""
     try:
-        size = os.stat(path).st_size
-        if size > MAX_FILE_BYTES:
-            raise ManifestError(f"{path}: file too large ({size} bytes; the limit is {MAX_FILE_BYTES} bytes)")
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | (0 if named else os.O_NONBLOCK) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not named and not stat.S_ISREG(st.st_mode):
+                raise ManifestError(f"{path}: not a regular file ({file_type(st.st_mode)}), not read")
+            if st.st_size > MAX_FILE_BYTES:
+                raise ManifestError(f"{path}: file too large ({st.st_size} bytes; the limit is {MAX_FILE_BYTES} "
+                                    "bytes)")
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read: {exc.strerror or exc}") from None
@@ -280,11 +304,12 @@ def _read_text(path: str) -> str:
 
 
 def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], errors: list[str],
-                       notes: list[str]) -> int:
+                       notes: list[str], named: bool = True) -> int:
     """Append the Kubernetes objects of one file to `objects`; problems go to `errors` (broken
-    input) or `notes` (documents that are not Kubernetes objects). Returns the object count."""
+    input) or `notes` (documents that are not Kubernetes objects). Returns the object count.
+    `named`: the path was given by the user (not found in a folder), so it may be a pipe."""
     try:
-        text = _read_text(path)
+        text = _read_text(path, named)
     except ManifestError as exc:
         errors.append(str(exc))
         return 0
@@ -302,9 +327,12 @@ def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], er
     else:
         documents = yaml_documents(text, path, errors)
     count = 0
+    surrogates = SURROGATE_ESCAPE.search(text) is not None  # "\udcff" escapes: not writable as UTF-8
     for doc, line, item_lines in documents:
         if doc is None:  # an empty document, e.g. a Helm template rendered to nothing
             continue
+        if surrogates:
+            doc = without_lone_surrogates(doc)
         if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str) or "apiVersion" not in doc:
             notes.append(f"{path} line {line}: not a Kubernetes object (no apiVersion/kind), skipped")
             continue
@@ -362,8 +390,9 @@ def _collect(paths: list[str]) -> Collected:
             files = []
             errors.append(str(exc))
         count = 0
+        named = files == [path]
         for file in files:
-            count += read_manifest_file(file, objects, errors, notes)
+            count += read_manifest_file(file, objects, errors, notes, named)
         files_read += len(files)
         collected.source(SOURCE, "error" if errors else "ok", f"{path}: {len(files)} files, {count} objects"
                          + (f", {len(errors)} errors" if errors else ""))

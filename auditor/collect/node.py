@@ -84,8 +84,12 @@ def read_yaml(root: str, path: str) -> tuple[Any, str | None, bool]:
         return None, None, False
     except OSError as exc:
         return None, f"{path}: cannot read: {exc.strerror or exc}", True
+    from auditor.safeyaml import YamlLimitError, located, safe_load
+
     try:
-        return yaml.safe_load(text), None, True
+        return safe_load(text, path), None, True
+    except YamlLimitError as exc:
+        return None, located(path, exc), True
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -283,12 +287,25 @@ def _env_flags(env: dict[str, str]) -> dict[str, list[str]]:
     return {name[len("ETCD_"):].lower().replace("_", "-"): [value] for name, value in sorted(env.items())}
 
 
+def redact_word(word: str) -> str:
+    """One argv word or flag value without secrets: URL credentials stripped, and a value that
+    looks like a secret (PEM, password URL, long random token) replaced. Judged by the value, not
+    the flag name: names such as `use-service-account-credentials` carry booleans checks read."""
+    from auditor.collect.docker import REDACTED, strip_url_credentials, value_looks_secret
+
+    name, sep, value = word.partition("=") if word.startswith("-") else ("", "", word)
+    if value_looks_secret(value):
+        return name + sep + REDACTED
+    return strip_url_credentials(word)
+
+
 def process_item(comp: Component) -> dict[str, Any]:
-    """One `node.process` item."""
-    flags = comp.flags
+    """One `node.process` item (secret-looking argv values redacted, see :func:`redact_word`)."""
+    flags = {k: [redact_word(v) for v in vs] for k, vs in comp.flags.items()}
+    argv = [redact_word(a) for a in comp.argv] if comp.argv else comp.argv
     item: dict[str, Any] = {
         "subject": {"type": "process", "name": comp.name}, "component": comp.name, "source": comp.source,
-        "pid": comp.pid, "exe": comp.exe, "argv": comp.argv, "flags": flags, "manifest": comp.manifest,
+        "pid": comp.pid, "exe": comp.exe, "argv": argv, "flags": flags, "manifest": comp.manifest,
     }
     if comp.name == "etcd":
         env_flags = _env_flags(comp.env)
@@ -448,7 +465,8 @@ def kubelet_item(root: str, node: str, comp: Component | None, layout: dict[str,
         config = {}
     item: dict[str, Any] = {
         "subject": {"type": "kubelet", "name": f"kubelet on {node}"},
-        "flags": flags, "config_path": config_path if exists else None,
+        "flags": {k: [redact_word(v) for v in vs] for k, vs in flags.items()},
+        "config_path": config_path if exists else None,
         "config": config if error is None else None,
         "effective": kubelet_effective(config if error is None and exists else None, flags),
         "source": comp.source if comp else "config-file",

@@ -14,14 +14,17 @@ import math
 import re
 from typing import Any
 
+from auditor.report.changes_view import changes_view
+from auditor.report.framework_view import framework_views
 from auditor.report.terminal import SEVERITY_RANK
+from auditor.report.waiver_view import waiver_line, waivers_view
 
 # Known statuses in display order; any other status is shown after them with a neutral style.
 STATUS_ORDER = ("fail", "error", "waived", "pass", "not_applicable", "manual")
 STATUS_LABELS = {"pass": "Pass", "fail": "Fail", "error": "Error", "not_applicable": "Not applicable",
-                 "manual": "Manual", "waived": "Waived"}
+                 "manual": "Manual", "waived": "Waived", "not_assessed": "Not assessed"}
 STATUS_COLORS = {"pass": "#1a7f37", "fail": "#c62828", "error": "#b35900", "not_applicable": "#8c959f",
-                 "manual": "#2f6fb3", "waived": "#7b4bc4"}
+                 "manual": "#2f6fb3", "waived": "#7b4bc4", "not_assessed": "#6e7781"}
 OTHER_COLOR = "#57606a"
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 SEVERITY_COLORS = {"critical": "#8b1a1a", "high": "#c62828", "medium": "#b35900", "low": "#9a7d0a",
@@ -36,11 +39,12 @@ SEARCH_SUBJECTS = 200
 
 _CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
                   "cis_assessment", "target", "status", "reason", "subjects", "findings", "rationale", "audit",
-                  "remediation", "interpretation", "expected", "references"}
-_FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver"}
+                  "remediation", "interpretation", "expected", "references", "status_without_waivers"}
+_FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver",
+                  "expired_waiver"}
 _SUBJECT_KNOWN = {"type", "name", "id", "path", "file", "line"}
 _TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
-              "summary", "packs", "controls", "frameworks"}
+              "summary", "packs", "controls", "frameworks", "waivers", "baseline"}
 _CSS_TOKEN = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -175,6 +179,7 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
     waived = bool(finding.get("waived"))
     shown = "waived" if waived and status == "fail" else status
     waiver = finding.get("waiver")
+    expired = finding.get("expired_waiver")
     return {
         "status": shown, "status_label": status_label(shown), "cls": status_class(shown),
         "subject_type": str(subject.get("type", "")), "subject": subject_label(subject),
@@ -183,8 +188,8 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
         "observed": as_text(finding["observed"]) if "observed" in finding else "",
         "has_observed": "observed" in finding,
         "where": str(finding.get("where", "")), "message": str(finding.get("message", "")),
-        "waiver": [(str(k), as_text(v)) for k, v in waiver.items()] if isinstance(waiver, dict) else
-        ([("waiver", as_text(waiver))] if waiver is not None else []),
+        "waiver": waiver_line(waiver) if waiver is not None else "",
+        "expired_waiver": waiver_line(expired) if expired is not None else "",
         "extras": _extras(finding, _FINDING_KNOWN) + _extras(subject, _SUBJECT_KNOWN),
     }
 
@@ -208,6 +213,7 @@ def _control_view(index: int, control: dict[str, Any]) -> dict[str, Any]:
         "severity_token": filter_token(severity), "weight": control.get("weight"),
         "assessment": str(control.get("assessment", "")), "target": control.get("target"),
         "status": status, "status_label": status_label(status), "cls": status_class(status),
+        "without_waivers": str(control["status_without_waivers"]) if "status_without_waivers" in control else "",
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
         "reason": control.get("reason"), "bad": bad, "total": int(subjects.get("total", len(findings))),
         "subjects": subjects, "findings": findings, "printed": printed, "more": len(findings) - len(printed),
@@ -257,7 +263,7 @@ def _target_label(results: dict[str, Any]) -> str:
 
 
 def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
-                  results_name: str = "results.json") -> dict[str, Any]:
+                  results_name: str = "results.json", pdf: bool = False) -> dict[str, Any]:
     """Everything the report template shows, computed once from the results document."""
     data = results_bytes if results_bytes is not None else serialize_results(results)
     results_sha = hashlib.sha256(data).hexdigest()
@@ -274,6 +280,11 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
     statuses = ordered_statuses({c["status"]: 1 for c in controls} | dict(summary.get("counts") or {}))
     frameworks = [f for f in results.get("frameworks", []) or [] if isinstance(f, dict)]
     host = str(evidence.get("host") or "unknown host")
+    anchors = {(c["pack"], c["id"]): c["anchor"] for c in controls}
+    baseline = results.get("baseline") if isinstance(results.get("baseline"), dict) else None
+    diff = baseline.get("diff") if baseline and isinstance(baseline.get("diff"), dict) else None
+    if pdf:  # the PDF prints the details of these controls only: no link to anything else
+        anchors = {(c["pack"], c["id"]): c["anchor"] for c in controls if c["status"] not in ("pass", "not_applicable")}
     target = _target_label(results)
     generated = str(results.get("generated_at", ""))
     return {
@@ -303,10 +314,16 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "severities": [(s, filter_token(s)) for s in SEVERITY_ORDER],
         "controls": controls, "failing": failing, "groups": _groups(packs, controls),
         "frameworks": [{"id": str(f.get("id", "")), "title": str(f.get("title", "")),
-                        "version": str(f.get("version", "")),
+                        "version": str(f.get("version", "")), "anchor": f"fw-{i}",
                         "score": fmt_pct(f.get("score")), "coverage": fmt_pct(f.get("coverage")),
+                        "score_without_waivers": fmt_pct(f.get("score_without_waivers")),
                         "requirements": as_text(f.get("requirements_total", len(f.get("requirements") or [])))}
-                       for f in frameworks],
+                       for i, f in enumerate(frameworks)],
+        "framework_views": framework_views(frameworks, anchors),
+        "waivers": waivers_view(results, anchors),
+        "with_waivers": "score_without_waivers" in summary,
+        "baseline_source": as_text(baseline.get("source", "")) if baseline else "",
+        "changes": changes_view(diff, anchors, pdf) if diff is not None else None,
         "top_extras": _extras(results, _TOP_KNOWN),
         "keywords": ", ".join(["compliance", "audit", target] + [str(p.get("id")) for p in packs]),
         "subject": "Scored compliance results of " + ", ".join(

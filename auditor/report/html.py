@@ -48,7 +48,7 @@ def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: b
 
     from auditor.report.context import build_context
 
-    context = build_context(results, results_bytes, results_name)
+    context = build_context(results, results_bytes, results_name, pdf=pdf)
     css = read_asset("report.css") + ("\n" + read_asset("print.css") if pdf else "")
     script = "" if pdf else read_asset("filter.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -62,3 +62,26 @@ def render_html(results: dict[str, Any], *, results_bytes: bytes | None = None,
                 results_name: str = "results.json") -> str:
     """The HTML report of a results document, as one self-contained page."""
     return render_report_markup(results, pdf=False, results_bytes=results_bytes, results_name=results_name)
+
+
+def render_diff_markup(diff: dict[str, Any], *, pdf: bool, diff_bytes: bytes | None = None,
+                       names: tuple[str, str] = ("OLD", "NEW"), diff_name: str = "diff.json") -> str:
+    """The diff report template filled for the browser (pdf=False) or for WeasyPrint (pdf=True).
+
+    ``names`` are the two results files compared, as the user named them (shown, never opened).
+    """
+    import markupsafe
+
+    from auditor.report.changes_view import diff_context, serialize_diff
+
+    data = diff_bytes if diff_bytes is not None else serialize_diff(diff)
+    context = diff_context(diff, data, pdf, names, diff_name)
+    css = read_asset("report.css") + ("\n" + read_asset("print.css") if pdf else "")
+    template = report_environment(pdf).get_template("diff.html.j2")
+    return template.render(**context, pdf=pdf, css=markupsafe.Markup(css))
+
+
+def render_diff_html(diff: dict[str, Any], *, diff_bytes: bytes | None = None,
+                     names: tuple[str, str] = ("OLD", "NEW"), diff_name: str = "diff.json") -> str:
+    """The HTML report of a diff document (auditor.diff.diff_results), as one self-contained page."""
+    return render_diff_markup(diff, pdf=False, diff_bytes=diff_bytes, names=names, diff_name=diff_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from auditor.report.html import ASSETS, render_report_markup
+from auditor.report.html import ASSETS, render_diff_markup, render_report_markup
 
 # base_url of the document: relative URLs in print.css (fonts/...) resolve to our assets folder.
 ASSETS_URL = "file://" + ASSETS.rstrip("/") + "/"
@@ -45,36 +45,53 @@ def _fetcher_class():  # type: ignore[no-untyped-def]
     return AssetsOnlyFetcher
 
 
-def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
-               results_name: str = "results.json", refused: list[str] | None = None) -> bytes:
-    """The PDF/A-3b report of a results document, with the results JSON attached.
-
-    ``refused`` (optional) receives the URLs the document asked for and did not get.
-    """
+def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dated: bool,
+                refused: list[str] | None) -> bytes:
+    """Lay out our markup as PDF/A-3b with ``attachment`` embedded (fetching nothing but our fonts)."""
     import logging
 
     import weasyprint
 
-    from auditor.report.context import serialize_results
-
-    data = results_bytes if results_bytes is not None else serialize_results(results)
-    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name)
     fetcher = _fetcher_class()()
-    generated = str(results.get("generated_at") or "")
-    attachment = weasyprint.Attachment(string=data, name=results_name, base_url=ASSETS_URL, url_fetcher=fetcher,
-                                       description="auditor results document (JSON): every control and finding",
-                                       relationship="Source")
+    attached = weasyprint.Attachment(string=attachment, name=name, base_url=ASSETS_URL, url_fetcher=fetcher,
+                                     description=description, relationship="Source")
     # WeasyPrint logs refused URLs and unsupported CSS as warnings: keep them off the user's terminal.
     logger = logging.getLogger("weasyprint")
     previous = logger.level
     logger.setLevel(logging.ERROR)
     try:
         document = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher).render()
-        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attachment], uncompressed_pdf=False,
+        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
                                  custom_metadata=False, pdf_identifier=None,
-                                 **({"srgb": True} if generated else {}))
+                                 **({"srgb": True} if dated else {}))
     finally:
         logger.setLevel(previous)
     if refused is not None:
         refused.extend(fetcher.refused)
     return pdf
+
+
+def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
+               results_name: str = "results.json", refused: list[str] | None = None) -> bytes:
+    """The PDF/A-3b report of a results document, with the results JSON attached.
+
+    ``refused`` (optional) receives the URLs the document asked for and did not get.
+    """
+    from auditor.report.context import serialize_results
+
+    data = results_bytes if results_bytes is not None else serialize_results(results)
+    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name)
+    return _layout_pdf(markup, data, results_name, "auditor results document (JSON): every control and finding",
+                       bool(results.get("generated_at")), refused)
+
+
+def render_diff_pdf(diff: dict[str, Any], *, diff_bytes: bytes | None = None,
+                    names: tuple[str, str] = ("OLD", "NEW"), diff_name: str = "diff.json",
+                    refused: list[str] | None = None) -> bytes:
+    """The PDF/A-3b report of a diff document (auditor.diff.diff_results), with the diff JSON attached."""
+    from auditor.report.changes_view import serialize_diff
+
+    data = diff_bytes if diff_bytes is not None else serialize_diff(diff)
+    markup = render_diff_markup(diff, pdf=True, diff_bytes=data, names=names, diff_name=diff_name)
+    return _layout_pdf(markup, data, diff_name, "auditor diff document (JSON): every change between two results",
+                       bool((diff.get("new") or {}).get("generated_at")), refused)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,11 @@ from auditor.evidence import write_text_atomic
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
 EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": ".junit.xml", "sarif": ".sarif",
               "csv": ".csv", "oscal": ".oscal.json"}
+
+
+# Control characters (NUL, ESC...) from evidence text: escaped markup cannot carry them, so they are
+# shown as U+FFFD as a browser would (NUL) instead of reaching a terminal that `cat`s the file.
+_HTML_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def write_file_atomic(path: str, data: bytes) -> None:
@@ -23,7 +29,8 @@ def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, resul
     if fmt == "html":
         from auditor.report.html import render_html
 
-        return render_html(results, results_bytes=results_bytes, results_name=results_name).encode("utf-8")
+        html = render_html(results, results_bytes=results_bytes, results_name=results_name)
+        return _HTML_CONTROL_CHARS.sub("\ufffd", html).encode("utf-8")
     if fmt == "pdf":
         from auditor.report.pdf import render_pdf
 
@@ -74,5 +81,38 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
                     continue
         with progress(f"rendering {fmt.upper()}"):
             write_file_atomic(path, render_report(results, fmt, data, name))
+        written.append(path)
+    return written
+
+
+DIFF_FORMATS = ("html", "pdf")
+DIFF_EXTENSIONS = {"html": ".diff.html", "pdf": ".diff.pdf"}
+
+
+def write_diff_reports(diff: dict[str, Any], formats: Sequence[str], base: str,
+                       names: tuple[str, str]) -> list[str]:
+    """Write the HTML and/or PDF report of a diff document as ``base`` + ``.diff.html`` / ``.diff.pdf``.
+
+    ``names`` are the two results files compared (printed in the report); the PDF attaches the diff
+    JSON, named ``<base>.diff.json``. Returns the paths written.
+    """
+    from auditor.report.changes_view import serialize_diff
+    from auditor.report.terminal import progress
+
+    data = serialize_diff(diff)
+    name = os.path.basename(base) + ".diff.json"
+    written = []
+    for fmt in formats:
+        path = base + DIFF_EXTENSIONS[fmt]
+        with progress(f"rendering {fmt.upper()}"):
+            if fmt == "html":
+                from auditor.report.html import render_diff_html
+
+                out = render_diff_html(diff, diff_bytes=data, names=names, diff_name=name).encode("utf-8")
+            else:
+                from auditor.report.pdf import render_diff_pdf
+
+                out = render_diff_pdf(diff, diff_bytes=data, names=names, diff_name=name)
+            write_file_atomic(path, out)
         written.append(path)
     return written

@@ -12,7 +12,10 @@ pack is repeated as further packs, some of them judging Kubernetes manifests (su
 file and a line), and container findings are multiplied until the document holds the wanted
 number of findings. Scores are recomputed, and the document validates against the schema.
 
-Usage: python3 tests/perf/bench_reports.py [--findings 5000] [--packs 4] [--repeat 3] [--keep DIR]
+By default the document also carries what a full audit adds: every built-in framework judged over
+it, waivers applied and a baseline comparison (``--plain`` leaves them out).
+
+Usage: python3 tests/perf/bench_reports.py [--findings 5000] [--packs 4] [--repeat 3] [--plain] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -85,6 +88,32 @@ def synthetic_results(findings: int = 5000, packs: int = 4) -> dict[str, Any]:
     return doc
 
 
+def add_frameworks_waivers_baseline(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` as `audit --waivers W --baseline OLD` writes it: frameworks, two waivers, a baseline diff."""
+    import datetime as dt
+    import tempfile
+
+    from auditor.diff import diff_results
+    from auditor.frameworks import framework_results, resolve_frameworks
+    from auditor.waivers import apply_waivers, load_waivers
+
+    old = copy.deepcopy(doc)
+    for control in old["controls"][:40]:  # the baseline passed a few controls that fail now
+        if control["status"] == "fail":
+            control["status"] = "pass"
+            for f in control["findings"]:
+                f["status"] = "pass"
+    doc = dict(doc, frameworks=framework_results(doc["controls"], resolve_frameworks(None)))
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "waivers.yaml")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("waivers:\n  - {control: '5.10', reason: legacy host network, owner: alice, ticket: NET-1,"
+                     " expires: 2099-12-31}\n  - {control: '2.8', reason: old, owner: bob, expires: 2024-01-31}\n")
+        doc = apply_waivers(doc, load_waivers(path), dt.date(2026, 11, 26))
+    doc["baseline"] = {"source": "old.results.json", "diff": diff_results(old, doc)}
+    return doc
+
+
 def _variant(finding: dict[str, Any], k: int) -> dict[str, Any]:
     f = copy.deepcopy(finding)
     if k:
@@ -110,6 +139,7 @@ def main() -> int:
     parser.add_argument("--findings", type=int, default=5000)
     parser.add_argument("--packs", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--plain", action="store_true", help="no frameworks, waivers or baseline")
     parser.add_argument("--keep", metavar="DIR", help="write the synthetic results and reports into DIR")
     args = parser.parse_args()
 
@@ -122,11 +152,14 @@ def main() -> int:
     from auditor.results import validate_results
 
     doc = synthetic_results(args.findings, args.packs)
+    if not args.plain:
+        doc = add_frameworks_waivers_baseline(doc)
     validate_results(doc, "synthetic results")
     data = serialize_results(doc)
     total = sum(len(c["findings"]) for c in doc["controls"])
     print(f"synthetic results: {len(doc['packs'])} packs, {len(doc['controls'])} controls, {total} findings, "
-          f"{len(data) / 1e6:.1f} MB")
+          f"{len(doc.get('frameworks') or [])} frameworks, {len(data) / 1e6:.1f} MB"
+          + ("" if args.plain else ", waivers and a baseline"))
     start = time.perf_counter()
     import weasyprint  # noqa: F401  (import time reported apart: it is paid once per process)
     print(f"import weasyprint: {time.perf_counter() - start:.2f} s")
