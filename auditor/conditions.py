@@ -61,7 +61,7 @@ def _to_int(value: Any) -> Any:
 
 
 def _version_tuple(value: Any) -> tuple[int, ...]:
-    parts = re.findall(r"\d+", str(value).split("+")[0].split("-")[0])
+    parts = re.findall(r"\d{1,18}", str(value).split("+")[0].split("-")[0])  # no 5000-digit int() (ValueError)
     if not parts:
         raise EvalError(f"{value!r} is not a version")
     return tuple(int(p) for p in parts[:4])
