@@ -182,7 +182,7 @@ def load_yaml(path: str) -> tuple[Any, dict[int, int]]:
         loader = _LineLoader(text)
         loader.lines = {}
         try:
-            data = load_single(loader, path)
+            data = load_single(loader, path, text)
         finally:
             loader.dispose()
     except YamlLimitError as exc:

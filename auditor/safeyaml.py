@@ -50,6 +50,27 @@ def check_text(text: str) -> None:
         depth = max(depth, 0)  # brackets inside strings may close more than they opened
 
 
+_SHALLOW_RUN = MAX_DEPTH // 2
+_DEEP_INDENT = re.compile(rf"^[ \t?:-]{{{_SHALLOW_RUN},}}", re.MULTILINE)
+
+
+def is_shallow(text: str) -> bool:
+    """True when the text alone keeps a document within the limits: no anchor (so no alias to
+    expand) and both block indentation and flow brackets under MAX_DEPTH / 2 (node depth is at
+    most their sum)."""
+    if "&" in text or _DEEP_INDENT.search(text):
+        return False
+    if text.count("[") + text.count("{") < _SHALLOW_RUN:
+        return True
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        if depth >= _SHALLOW_RUN:
+            return False
+        depth = max(depth, 0)
+    return True
+
+
 def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
         return [n for pair in node.value for n in pair]
@@ -101,14 +122,18 @@ def located(path: str, exc: YamlLimitError) -> str:
     return f"{path} {message}" if message.startswith("line ") else f"{path}: {message}"
 
 
-def load_single(loader: Any, path: str) -> Any:
+def load_single(loader: Any, path: str, text: str | None = None) -> Any:
     """The one document of an already created `loader`, checked; raises YamlLimitError (message
-    starting with `path`) or yaml.YAMLError. The caller disposes of the loader."""
+    starting with `path`) or yaml.YAMLError. The caller disposes of the loader.
+
+    Given the `text` the loader reads, the node walk is skipped when :func:`is_shallow` proves the
+    limits from the text alone (the common case: packs and manifests written by people)."""
     node = loader.get_single_node()
     if node is None:
         return None
     try:
-        check_node(node)
+        if text is None or not is_shallow(text):
+            check_node(node)
     except YamlLimitError as exc:
         raise YamlLimitError(located(path, exc)) from None
     try:
@@ -126,6 +151,6 @@ def safe_load(text: str, path: str = "<string>") -> Any:
         raise YamlLimitError(located(path, exc)) from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        return load_single(loader, path)
+        return load_single(loader, path, text)
     finally:
         loader.dispose()

@@ -53,13 +53,32 @@ def serialize_results(results: dict[str, Any]) -> bytes:
     return (json.dumps(results, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> Any:
+    """Every value a template prints: control characters (NUL, ESC of terminal escapes, ...) become
+    U+FFFD, so neither the HTML nor the PDF's text layer carries them to a terminal that shows it."""
+    if not isinstance(value, str) or not _CONTROL_CHARS.search(value):
+        return value
+    import markupsafe
+
+    cleaned = _CONTROL_CHARS.sub("\ufffd", value)
+    # markup built by our own code (charts) stays markup; plain strings stay plain (escaped later)
+    return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+
+
 def as_text(value: Any) -> str:
     """Any JSON value as one readable string: strings as they are, the rest as compact JSON."""
+    import jinja2
+
     if value is None:
         return "null"
+    if isinstance(value, jinja2.Undefined):  # a field a malformed (but schema-valid) results file lacks
+        return ""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def clip(text: str, limit: int) -> str:

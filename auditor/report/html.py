@@ -31,7 +31,8 @@ def report_environment(pdf: bool):  # type: ignore[no-untyped-def]
     from auditor.report import context as ctx
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False)
+                             undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False,
+                             finalize=ctx.printable)
     limit = ctx.PRINT_VALUE_CHARS if pdf else None
     env.filters.update({
         "pct": ctx.fmt_pct, "clip": lambda v, n: ctx.clip(str(v), n), "token": ctx.filter_token,
