@@ -98,23 +98,23 @@ def subject_of(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "unknown", "name": str(subject) if subject is not None else "(no subject)"}
 
 
-def _views(evidence: dict[str, Any], target: str) -> list[dict[str, Any]]:
-    """Items of a target as conditions see them.
+def _views(evidence: dict[str, Any], target: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Items of a target as conditions see them, each with its finding subject (built once per
+    item, not once per control: every control of the target shares it).
 
     Items of every ``docker.*`` and ``host.*`` target also see the Docker daemon's item under the
     key ``daemon`` (for example a container check that accepts a daemon-wide setting).
     """
-    items = evidence["targets"].get(target, [])
+    items = [i for i in evidence["targets"].get(target, []) if isinstance(i, dict)]
     daemons = evidence["targets"].get("docker.daemon") or []
-    if target == "docker.daemon" or not daemons or not target.startswith(("docker.", "host.")):
-        return [i for i in items if isinstance(i, dict)]
-    daemon = daemons[0]
-    return [{**i, "daemon": daemon} for i in items if isinstance(i, dict)]
+    if target != "docker.daemon" and daemons and target.startswith(("docker.", "host.")):
+        daemon = daemons[0]
+        items = [{**i, "daemon": daemon} for i in items]
+    return [(item, subject_of(item)) for item in items]
 
 
-def _judge(control: Control, view: dict[str, Any]) -> dict[str, Any] | None:
+def _judge(control: Control, view: dict[str, Any], subject: dict[str, Any]) -> dict[str, Any] | None:
     """One subject: a finding dict, or None when the control does not apply to it."""
-    subject = subject_of(view)
     try:
         if control.where is not None and not control.where(view).passed:
             return None
@@ -124,7 +124,7 @@ def _judge(control: Control, view: dict[str, Any]) -> dict[str, Any] | None:
     except Exception as exc:  # a broken item must never stop the run
         return {"subject": subject, "status": ERROR, "message": f"cannot evaluate: {type(exc).__name__}: {exc}"}
     if outcome.passed:
-        return {"subject": subject, "status": PASS}
+        return {"subject": subject, "status": PASS}  # dropped beyond MAX_PASS_FINDINGS
     return {"subject": subject, "status": FAIL, "expected": control.data.get("expected") or outcome.expected,
             "observed": _bounded(outcome.observed), "where": outcome.key}
 
@@ -144,8 +144,7 @@ def evaluation_context(evidence: dict[str, Any]) -> Iterator[None]:
         AS_OF.reset(token)
 
 
-def evaluate_control(control: Control, evidence: dict[str, Any],
-                     views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+def evaluate_control(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> dict[str, Any]:
     """Verdict and findings of one control."""
     if AS_OF.get() is None:  # called on its own, outside evaluate()
         with evaluation_context(evidence):
@@ -154,7 +153,7 @@ def evaluate_control(control: Control, evidence: dict[str, Any],
 
 
 def _evaluate_control(control: Control, evidence: dict[str, Any],
-                      views: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+                      views: dict[str, list[Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": [], "counts": {PASS: 0, FAIL: 0, ERROR: 0}}
     if control.assessment == "manual":
         result["reason"] = "needs a person: see the audit text"
@@ -171,8 +170,8 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     for name in names:
         if name not in views:
             views[name] = _views(evidence, name)
-    items = [view for name in names for view in views[name]]
-    findings = [f for f in (_judge(control, v) for v in items) if f is not None]
+    items = [pair for name in names for pair in views[name]]
+    findings = [f for f in (_judge(control, view, subject) for view, subject in items) if f is not None]
     findings.sort(key=_subject_key)
     counts = {PASS: 0, FAIL: 0, ERROR: 0}
     for finding in findings:
@@ -209,7 +208,7 @@ def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selecti
              ) -> list[tuple[Pack, list[tuple[Control, dict[str, Any]]]]]:
     """Evaluate every selected control of every pack; views are built once per target."""
     selection = selection or Selection()
-    views: dict[str, list[dict[str, Any]]] = {}
+    views: dict[str, list[Any]] = {}
     out = []
     with evaluation_context(evidence):
         for pack in packs:

@@ -164,3 +164,13 @@ def test_fast_lookup_agrees_with_jmespath(key):
     node = compile_condition({"key": key, "op": "present"})
     assert node._fast is not None
     assert node.lookup(item) == jmespath.search(key, item)
+
+
+@pytest.mark.parametrize("key", ["not_null(a.x, a.b.c)", "not_null(a.x, missing)", "not_null(a.f, a.b)"])
+def test_fast_not_null_agrees_with_jmespath(key):
+    import jmespath
+
+    item = {"a": {"b": {"c": 3}, "f": False}}
+    node = compile_condition({"key": key, "op": "present"})
+    assert node._fast is not None
+    assert node.lookup(item) == jmespath.search(key, item)

@@ -234,7 +234,7 @@ def test_no_canary_leaves_through_any_command_or_format(tmp_path, canaries):
             doc = json.loads((out / "docker.evidence.json").read_text())
             container = next(i for i in doc["targets"]["docker.container"]
                              if i["image"]["tags"] == [docker[1]])
-            assert container["inspect"]["Config"]["Env"][:2] == ["DB_PASSWORD", "MOTD"]
+            assert {"DB_PASSWORD", "MOTD"} <= set(container["inspect"]["Config"]["Env"])  # dockerd's order varies
     finally:
         server.stop()
         if docker:
