@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.packs import Pack, control_sort_key, find_pack_paths, load_pack, load_yaml
+from auditor.packs import Pack, control_sort_key, find_pack_paths, load_pack, load_yaml, schema_problem
 from auditor.scoring import score_controls
 
 # Requirement verdicts, in the order the rule checks them (see VERDICT_RULE).
@@ -116,27 +116,10 @@ def _validators() -> tuple[Any, Any]:
 
 
 def _raise_schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
-    import jsonschema.exceptions
-
-    err = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if err is None:
+    problem = schema_problem(data, lines, validator, "requirements")
+    if problem is None:
         return
-    while err.context:
-        err = jsonschema.exceptions.best_match(err.context)
-    parts = list(err.absolute_path)
-    node, line, requirement = data, None, None
-    for part in parts:
-        if isinstance(node, dict) and id(node) in lines:
-            line = lines[id(node)]
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-        if requirement is None and parts[:1] == ["requirements"] and isinstance(node, dict):
-            requirement = node.get("id")
-    if isinstance(node, dict) and id(node) in lines:
-        line = lines[id(node)]
-    inner = parts[2:] if parts[:1] == ["requirements"] else parts
+    err, line, requirement, inner = problem
     fld = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in inner).lstrip(".")
     where = path + (f" line {line}" if line else "")
     who = f" requirement {requirement}" if requirement is not None else ""

@@ -208,31 +208,43 @@ def _validator(schema: dict[str, Any]):  # type: ignore[no-untyped-def]
 _VALIDATORS: dict[str, Any] = {}
 
 
-def _schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
-    errors = list(validator.iter_errors(data))
-    if not errors:
-        return
+def schema_problem(data: Any, lines: dict[int, int], validator: Any, list_key: str
+                   ) -> tuple[Any, int | None, Any, list[Any]] | None:
+    """The most telling schema error of ``data`` (None when valid), with the line it is on, the
+    ``id`` of the ``list_key`` entry (control, requirement) it lies in, and the field path inside
+    that entry, so a message can name file, line, entry and field."""
     import jsonschema.exceptions
 
-    err = jsonschema.exceptions.best_match(errors)
+    err = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if err is None:
+        return None
     # descend into the deepest error of a oneOf so the message names the real field
     while err.context:
         err = jsonschema.exceptions.best_match(err.context)
     parts = list(err.absolute_path)
-    control_id, line, node = None, None, data
+    entry_id, line, node = None, None, data
     for part in parts:
         if isinstance(node, dict) and id(node) in lines:
             line = lines[id(node)]
-        if isinstance(node, (dict, list)):
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                break
-        if isinstance(node, dict) and "id" in node and control_id is None and parts[:1] == ["controls"]:
-            control_id = node.get("id")
+        if not isinstance(node, (dict, list)):
+            break
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if entry_id is None and parts[:1] == [list_key] and isinstance(node, dict) and "id" in node:
+            entry_id = node.get("id")
     if isinstance(node, dict) and id(node) in lines:
         line = lines[id(node)]
-    field_path = ".".join(str(p) for p in (parts[2:] if parts[:1] == ["controls"] else parts))
+    return err, line, entry_id, parts[2:] if parts[:1] == [list_key] else parts
+
+
+def _schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
+    problem = schema_problem(data, lines, validator, "controls")
+    if problem is None:
+        return
+    err, line, control_id, inner = problem
+    field_path = ".".join(str(p) for p in inner)
     where = f"{path}" + (f" line {line}" if line else "")
     who = f" control {control_id}" if control_id is not None else ""
     fld = f" field '{field_path}'" if field_path else ""
