@@ -181,3 +181,18 @@ def test_cli_collect_and_audit_manifests(tmp_path, capsys):
     assert results["evidence"]["targets"]["k8s.pod"] == 8
     assert not any(f.startswith("docker") for f in os.listdir(tmp_path / "r"))
     assert main(["collect", "manifests", "-o", str(out)]) == 2  # no path
+
+
+def test_pods_carry_their_service_account_automount(tmp_path):
+    from auditor.collect.manifests import collect_manifests
+
+    (tmp_path / "app.yaml").write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: quiet, namespace: shop}\n"
+        "automountServiceAccountToken: false\n---\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n"
+        "spec:\n  template:\n    spec:\n      serviceAccountName: quiet\n      containers: [{name: a, image: x}]\n"
+        "---\napiVersion: v1\nkind: Pod\nmetadata: {name: lone, namespace: shop}\n"
+        "spec: {containers: [{name: b, image: y}]}\n")
+    pods = {p["subject"]["name"]: p for p in collect_manifests([str(tmp_path)]).targets["k8s.pod"]}
+    assert pods["shop/web"]["service_account"] == {"name": "quiet", "found": True, "automount": False}
+    assert pods["shop/lone"]["service_account"] == {"name": "default", "found": False, "automount": None}

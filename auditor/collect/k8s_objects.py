@@ -241,6 +241,19 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
     # is judged once, through that controller.
     pods = collected.targets.setdefault("k8s.pod", [])
     collected.targets.setdefault("k8s.container", [])
+    # The ServiceAccount each pod runs as, and whether it mounts its token by default: the pod's
+    # own automountServiceAccountToken wins over its service account's (a derived fact, so a
+    # check needs no join).
+    accounts = {(namespace, name): obj.get("automountServiceAccountToken")
+                for obj, name, namespace, _meta, _where in by_kind.get("ServiceAccount", ())}
+
+    def service_account(spec: Any, namespace: str | None) -> dict[str, Any]:
+        spec = spec if isinstance(spec, dict) else {}
+        name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        key = (namespace, name)
+        return {"name": name, "found": key in accounts,
+                "automount": accounts[key] if isinstance(accounts.get(key), bool) else None}
+
     for kind in ("Pod", *sorted(WORKLOAD_KINDS)):
         for obj, name, namespace, meta, where in by_kind.get(kind, ()):
             if kind == "Pod":
@@ -252,7 +265,8 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             subject = _subject(kind, name, namespace, meta, where)
             owner_field = {"kind": owner[0], "name": owner[1]} if owner else None
             if kind == "Pod":
-                pods.append({"subject": subject, "object": obj, "owner": owner_field})
+                pods.append({"subject": subject, "object": obj, "owner": owner_field,
+                             "service_account": service_account(obj.get("spec"), namespace)})
                 _add_containers(collected, subject, obj)
                 continue
             template = _pod_template(kind, obj)
@@ -265,7 +279,8 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {**tmeta, "name": tmeta.get("name") or name, "namespace": namespace},
                    "spec": template.get("spec") if isinstance(template.get("spec"), dict) else {}}
-            pods.append({"subject": subject, "object": pod, "owner": {"kind": kind, "name": name}})
+            pods.append({"subject": subject, "object": pod, "owner": {"kind": kind, "name": name},
+                         "service_account": service_account(pod["spec"], namespace)})
             _add_containers(collected, subject, pod)
 
     for kind, fact in (("NetworkPolicy", "network_policies"), ("LimitRange", "limit_ranges"),
