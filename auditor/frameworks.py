@@ -13,7 +13,6 @@ so the CLI, the renderers and a diff of two results documents all read the same 
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.packs import Pack, control_sort_key, find_pack_paths, load_pack, load_yaml, schema_problem
+from auditor.packs import Pack, control_sort_key, find_pack_paths, iter_entries, load_pack, load_yaml, schema_problem
 from auditor.scoring import score_controls
 
 # Requirement verdicts, in the order the rule checks them (see VERDICT_RULE).
@@ -257,25 +256,13 @@ def load_framework(path: str, index: PackIndex | None = None) -> Framework:
     fw = Framework(id=meta["id"], title=meta["title"], version=meta["version"], path=folder, meta=meta,
                    sections=meta["sections"], sources=meta["sources"])
     section_ids = {s["id"] for s in fw.sections}
-    seen: dict[str, str] = {}
-    for rfile in sorted(glob.glob(os.path.join(folder, "requirements", "*.yaml"))):
-        data, rlines = load_yaml(rfile)
-        _raise_schema_error(rfile, data, rlines, req_validator)
-        with open(rfile, "rb") as fh:
-            digest.update(fh.read())
-        for raw in data["requirements"]:
-            line = rlines.get(id(raw))
-            where = rfile + (f" line {line}" if line else "")
-            rid = raw["id"]
-            if rid in seen:
-                raise InputError(f"{where}: requirement {rid} field 'id': duplicate id (first defined in {seen[rid]})")
-            seen[rid] = where
-            if raw["section"] not in section_ids:
-                raise InputError(f"{where}: requirement {rid} field 'section': {raw['section']!r} is not a section "
-                                 f"declared in {meta_file}")
-            fw.requirements.append(Requirement(
-                id=rid, title=raw["title"], section=raw["section"], assessment=raw["assessment"],
-                controls=_mappings(fw, raw, where, index), data=raw, file=rfile, line=line))
+    def check(path: str, data: Any, lines: dict[int, int]) -> None:
+        _raise_schema_error(path, data, lines, req_validator)
+
+    for raw, rfile, line, where in iter_entries(folder, "requirements", check, digest, section_ids, meta_file):
+        fw.requirements.append(Requirement(
+            id=raw["id"], title=raw["title"], section=raw["section"], assessment=raw["assessment"],
+            controls=_mappings(fw, raw, where, index), data=raw, file=rfile, line=line))
     if not fw.requirements:
         raise InputError(f"{folder}: framework {fw.id} has no requirements (expected requirements/*.yaml)")
     fw.requirements.sort(key=lambda r: control_sort_key(r.id))

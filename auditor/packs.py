@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,6 +299,32 @@ class Pack:
 DEFAULT_WEIGHTS = {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0, "info": 0.0}
 
 
+def iter_entries(folder: str, kind: str, check: Any, digest: Any, section_ids: set[str],
+                 declared_in: str) -> Iterator[tuple[dict[str, Any], str, int | None, str]]:
+    """(entry, file, line, "FILE line N") for every entry of ``FOLDER/KIND/*.yaml`` (controls of a
+    pack, requirements of a framework): each file checked by ``check(file, data, lines)`` and
+    added to ``digest``; a duplicate id or an undeclared section is an InputError naming the place."""
+    noun = kind.rstrip("s")
+    seen: dict[str, str] = {}
+    for path in sorted(glob.glob(os.path.join(folder, kind, "*.yaml"))):
+        data, lines = load_yaml(path)
+        check(path, data, lines)
+        with open(path, "rb") as fh:
+            digest.update(fh.read())
+        for raw in data[kind]:
+            line = lines.get(id(raw))
+            where = path + (f" line {line}" if line else "")
+            entry_id = raw["id"]
+            if entry_id in seen:
+                raise InputError(f"{where}: {noun} {entry_id} field 'id': duplicate id "
+                                 f"(first defined in {seen[entry_id]})")
+            seen[entry_id] = where
+            if raw["section"] not in section_ids:
+                raise InputError(f"{where}: {noun} {entry_id} field 'section': {raw['section']!r} is not a section "
+                                 f"declared in {declared_in}")
+            yield raw, path, line, where
+
+
 def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
     """Load, validate and compile a pack folder (or its ``pack.yaml``)."""
     folder = os.path.dirname(path) if os.path.isfile(path) else path
@@ -323,33 +349,22 @@ def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
     section_ids = {s["id"] for s in meta["sections"]}
     pack = Pack(id=meta["id"], title=meta["title"], version=meta["version"], kind=meta["kind"], path=folder,
                 meta=meta, sections=meta["sections"], parameters=params)
-    seen: dict[str, str] = {}
-    for cfile in sorted(glob.glob(os.path.join(folder, "controls", "*.yaml"))):
-        data, clines = load_yaml(cfile)
-        _schema_error(cfile, data, clines, _VALIDATORS["controls"])
-        with open(cfile, "rb") as fh:
-            digest.update(fh.read())
-        for raw in data["controls"]:
-            line = clines.get(id(raw))
-            where = f"{cfile}" + (f" line {line}" if line else "")
-            cid = raw["id"]
-            if cid in seen:
-                raise InputError(f"{where}: control {cid}: duplicate id (first defined in {seen[cid]})")
-            seen[cid] = where
-            if raw["section"] not in section_ids:
-                raise InputError(f"{where}: control {cid} field 'section': {raw['section']!r} is not a section "
-                                 f"declared in {pack_file}")
-            control = Control(pack_id=pack.id, id=cid, title=raw["title"], section=raw["section"],
-                              assessment=raw["assessment"], severity=raw["severity"],
-                              weight=float(raw.get("weight", weights[raw["severity"]])), level=raw.get("level"),
-                              data=raw, file=cfile, line=line)
-            for fld in ("where", "check"):
-                if fld in raw:
-                    try:
-                        setattr(control, fld, compile_condition(raw[fld], params))
-                    except InputError as exc:
-                        raise InputError(f"{where}: control {cid} field '{fld}': {exc}") from None
-            pack.controls.append(control)
+    def check(path: str, data: Any, lines: dict[int, int]) -> None:
+        _schema_error(path, data, lines, _VALIDATORS["controls"])
+
+    for raw, cfile, line, where in iter_entries(folder, "controls", check, digest, section_ids, pack_file):
+        cid = raw["id"]
+        control = Control(pack_id=pack.id, id=cid, title=raw["title"], section=raw["section"],
+                          assessment=raw["assessment"], severity=raw["severity"],
+                          weight=float(raw.get("weight", weights[raw["severity"]])), level=raw.get("level"),
+                          data=raw, file=cfile, line=line)
+        for fld in ("where", "check"):
+            if fld in raw:
+                try:
+                    setattr(control, fld, compile_condition(raw[fld], params))
+                except InputError as exc:
+                    raise InputError(f"{where}: control {cid} field '{fld}': {exc}") from None
+        pack.controls.append(control)
     if not pack.controls:
         raise InputError(f"{folder}: pack {pack.id} has no controls (expected controls/*.yaml)")
     pack.controls.sort(key=lambda c: control_sort_key(c.id))
