@@ -154,3 +154,162 @@ def safe_load(text: str, path: str = "<string>") -> Any:
         return load_single(loader, path, text)
     finally:
         loader.dispose()
+
+
+# ---------------------------------------------------------------------------------------------
+# fast construction of plain data (manifests)
+
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+# An alias starts a node: at the start of the text or after whitespace or a flow or block
+# indicator. Text without such a '*' (or without any '&') holds no alias, so nothing is shared.
+_ALIAS = re.compile(r"(?<![^\s\[\]{},:?\-])\*")
+_RESOLVED: dict[str, str] = {}
+_RESOLVED_MAX = 50_000
+
+
+def has_aliases(text: str) -> bool:
+    """False when the text certainly holds no alias (a cheap test; True may be a false alarm)."""
+    return "&" in text and _ALIAS.search(text) is not None
+
+
+class FastSafeLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml with PyYAML's safe tags, resolving plain scalars through a cache.
+
+    PyYAML's resolver matches regular expressions for every plain scalar; without path resolvers
+    (none are registered) the tag depends on the text alone, so it is looked up once per distinct
+    text (keys such as ``name`` and ``image`` repeat thousands of times in manifests)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:  # type: ignore[override]
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR
+            tag = _RESOLVED.get(value)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(value) <= 64:
+                    if len(_RESOLVED) >= _RESOLVED_MAX:
+                        _RESOLVED.clear()
+                    _RESOLVED[value] = tag
+            return tag
+        return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:  # no path resolvers
+        return None
+
+    def ascend_resolver(self) -> None:
+        return None
+
+
+class Unsupported(Exception):
+    """A node the fast constructor leaves to PyYAML's (merge keys, sets, unknown tags...)."""
+
+
+def json_key(key: Any) -> str:
+    # As sigs.k8s.io/yaml turns YAML into JSON: keys become strings (true, not True).
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def plain_constructor(loader: Any, scalars: dict[str, Any], guarded: bool) -> Any:
+    """A function building the Python data of a composed document: dicts with string keys, lists
+    and scalars, as PyYAML's safe constructor would (keys made strings as :func:`json_key`).
+
+    ``scalars`` maps the non-string scalar tags to functions of the node. A node outside this
+    (merge key, set, omap, unknown tag, non-scalar key) raises :class:`Unsupported` so the caller
+    can use PyYAML's constructor for that document. ``guarded`` (for text that may hold aliases):
+    shared nodes are built once, and the limits of :func:`check_node` are enforced on the way
+    (depth, self-reference, alias expansion), so a hostile document is refused early."""
+    del loader
+    str_tag, map_tag, seq_tag = _STR, _MAP, _SEQ
+    scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
+
+    def key_of(k: Any) -> str:
+        if type(k) is not scalar_node:
+            raise Unsupported
+        fn = scalars.get(k.tag)
+        if fn is None:
+            raise Unsupported  # merge key '<<', value key '=', unknown tag
+        key = fn(k)
+        return key if type(key) is str else json_key(key)
+
+    def plain(node: Any) -> Any:
+        cls = type(node)
+        tag = node.tag
+        if cls is scalar_node:
+            if tag == str_tag:
+                return node.value
+            fn = scalars.get(tag)
+            if fn is None:
+                raise Unsupported
+            return fn(node)
+        if cls is mapping_node:
+            if tag != map_tag:
+                raise Unsupported
+            out = {}
+            for k, v in node.value:
+                out[k.value if type(k) is scalar_node and k.tag == str_tag else key_of(k)] = plain(v)
+            return out
+        if tag != seq_tag:
+            raise Unsupported
+        return [plain(v) for v in node.value]
+
+    if not guarded:
+        return plain
+
+    memo: dict[int, tuple[Any, int]] = {}
+    active: set[int] = set()
+    extra = [0]
+
+    def shared(node: Any, depth: int) -> tuple[Any, int]:
+        key = id(node)
+        hit = memo.get(key)
+        if hit is not None:
+            extra[0] += hit[1]
+            if extra[0] > MAX_ALIAS_NODES:
+                raise YamlLimitError(f"aliases expand to more than {MAX_ALIAS_NODES} extra nodes: refused as an "
+                                     "alias bomb")
+            return hit
+        if key in active:
+            raise YamlLimitError(f"line {node.start_mark.line + 1}: an alias refers to a node that contains it")
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"line {node.start_mark.line + 1}: nesting deeper than {MAX_DEPTH} levels")
+        cls = type(node)
+        if cls is scalar_node:
+            result = (plain(node), 1)
+        else:
+            active.add(key)
+            size = 1
+            if cls is mapping_node:
+                if node.tag != map_tag:
+                    raise Unsupported
+                value: Any = {}
+                for k, v in node.value:
+                    name = key_of(k)
+                    value[name], n = shared(v, depth + 1)
+                    size += n + 1
+            else:
+                if node.tag != seq_tag:
+                    raise Unsupported
+                value = []
+                for v in node.value:
+                    item, n = shared(v, depth + 1)
+                    value.append(item)
+                    size += n
+            active.discard(key)
+            result = (value, size)
+        memo[key] = result
+        return result
+
+    def build(node: Any) -> Any:
+        memo.clear()  # ids of freed nodes are reused: the memo holds one document's nodes only
+        active.clear()
+        extra[0] = 0
+        try:
+            return shared(node, 1)[0]
+        finally:
+            memo.clear()
+
+    return build

@@ -196,3 +196,99 @@ def test_pods_carry_their_service_account_automount(tmp_path):
     pods = {p["subject"]["name"]: p for p in collect_manifests([str(tmp_path)]).targets["k8s.pod"]}
     assert pods["shop/web"]["service_account"] == {"name": "quiet", "found": True, "automount": False}
     assert pods["shop/lone"]["service_account"] == {"name": "default", "found": False, "automount": None}
+
+
+# ---------------------------------------------------------------------------------------------
+# the fast YAML constructor builds exactly what PyYAML's constructor builds
+
+EDGE_YAML = [
+    "a: 1\nb: 0x1F\nc: 0o17\nd: 1_000\ne: -1.5e3\nf: .inf\ng: -.Inf\nh: yes\ni: Off\nj: ~\nk: null\nl: ''\n",
+    "1: one\n2.5: two\ntrue: t\n~: n\n0x10: hex\n2024-01-02: date\n",
+    "when: 2024-01-02T03:04:05Z\nday: 2001-12-14\nbin: !!binary aGVsbG8=\n",
+    "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\n",
+    "set: !!set {a, b}\n",
+    "om: !!omap [a: 1, b: 2]\n",
+    "tagged: !!str 123\nnum: !!int '7'\nflt: !!float '1'\nnul: !!null ''\n",
+    "dup: 1\ndup: 2\n",
+    "list: &l [1, 2, 3]\nagain: *l\nnested: {k: *l}\n",
+    "k: &k key\n*k : value\n",
+    "? [a, b]\n: complex\n",
+    "? {a: 1}\n: complex\n",
+    "plain: a*b\nstar: '*'\nglob: \"*.example.com\"\nverbs: ['*']\n",
+    "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n---\n---\n# c\n",
+    "custom: !Ref thing\n",
+    "seqscalar: !!seq abc\n",
+    "mapscalar: !!map abc\n",
+    "strmap: !!str {a: 1}\n",
+    "n: 012\nm: 1:30\no: +12\np: 0b101\nq: 1e3\nr: .NaN\n",
+    "=: value-key\n",
+]
+
+
+def _standard(text: str) -> list:
+    import yaml
+
+    from auditor.collect.manifests import _Loader
+
+    try:
+        return ["ok", [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]]
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        return ["error", type(exc).__name__]
+
+
+def _fast(text: str) -> list:
+    from auditor.collect.manifests import yaml_documents
+
+    errors: list[str] = []
+    docs = [d for d, _line, _items in yaml_documents(text, "t.yaml", errors) if d is not None]
+    return ["error", errors] if errors else ["ok", docs]
+
+
+def _same(text: str) -> None:
+    expected, got = _standard(text), _fast(text)
+    if expected[0] == "ok":
+        assert got == expected, text
+    else:
+        assert got[0] == "error", text
+
+
+@pytest.mark.parametrize("text", EDGE_YAML)
+def test_fast_constructor_matches_pyyaml_on_edge_cases(text):
+    _same(text)
+
+
+def test_fast_constructor_matches_pyyaml_on_generated_documents():
+    import yaml
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                        st.text(max_size=12), st.sampled_from(["yes", "No", "0x1f", "1_0", "~", "2024-01-02",
+                                                                "1:30", ".inf", "*", "&a", "- x", "<<"]))
+    keys = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.sampled_from(["<<", "="]))
+    data = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(keys, inner, max_size=4)), max_leaves=25)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(data, min_size=1, max_size=3), st.booleans(), st.booleans())
+    def check(docs, flow, shared):
+        if shared and docs:
+            docs = [*docs, {"again": docs[0], "twice": [docs[0], docs[0]]}]  # anchors and aliases
+        text = yaml.safe_dump_all(docs, default_flow_style=flow, allow_unicode=True)
+        _same(text)
+
+    check()
+
+
+def test_fast_constructor_keeps_the_alias_limits():
+    from auditor.collect.manifests import yaml_documents
+
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6))
+    errors: list[str] = []
+    assert list(yaml_documents("---\nfirst: 1\n---\n" + bomb + "---\nlast: 2\n", "b.yaml", errors)) == [
+        ({"first": 1}, 2, None), ({"last": 2}, 12, None)]
+    assert len(errors) == 1 and "alias bomb" in errors[0] and errors[0].startswith("b.yaml line 4")
+    errors = []
+    deep = "x: &d " + "[" * 250 + "1" + "]" * 250 + "\ny: *d\n"
+    assert list(yaml_documents(deep, "d.yaml", errors)) == [] and "nesting deeper" in errors[0]
