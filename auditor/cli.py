@@ -195,7 +195,7 @@ def _run_name(evidence: dict[str, Any], label: str) -> str:
 def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, label: str,
                          save_evidence: bool) -> int:
     from auditor.engine import evaluate
-    from auditor.evidence import json_text, save_bundle, write_json_atomic
+    from auditor.evidence import json_text, paused_gc, save_bundle, write_json_atomic
     from auditor.frameworks import packs_and_frameworks
     from auditor.report.terminal import progress, render_table
     from auditor.results import build_results
@@ -205,14 +205,14 @@ def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, lab
     present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
     packs, frameworks = packs_and_frameworks(selection.packs, args.framework, _parse_params(args.params),
                                              evidence_targets=present)
-    with progress("evaluating"):
+    with progress("evaluating"), paused_gc():
         results = build_results(evidence, evaluate(evidence, packs, selection), selection, frameworks=frameworks)
-    results = _apply_waivers_and_baseline(results, args)
-    os.makedirs(args.output_dir, exist_ok=True)
-    base = os.path.join(args.output_dir, _run_name(evidence, label))
-    if save_evidence:
-        save_bundle(evidence, base + ".evidence.json")
-    write_json_atomic(base + ".results.json", results)
+        results = _apply_waivers_and_baseline(results, args)
+        os.makedirs(args.output_dir, exist_ok=True)
+        base = os.path.join(args.output_dir, _run_name(evidence, label))
+        if save_evidence:
+            save_bundle(evidence, base + ".evidence.json")
+        write_json_atomic(base + ".results.json", results)
     reports = _write_audit_reports(results, args, base)
     if "oscal" in formats:  # written beside the results file (stdout stays for json)
         from auditor.report.oscal import render_oscal
@@ -537,11 +537,27 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return ExitCode.GATE_BREACHED if breached else ExitCode.SUCCESS
 
 
+def _validate_packs(paths: list[str]) -> int:
+    from auditor.frameworks import describe_frameworks, is_framework_dir
+    from auditor.packs import load_pack
+
+    for path in paths:
+        if is_framework_dir(path):
+            fid, _, version, reqs, automated, maps, *_ = describe_frameworks([path])[0]
+            print(f"ok {path}: framework {fid} {version}, {reqs} requirements, {automated} automated, "
+                  f"{maps} mappings")
+            continue
+        pack = load_pack(path)
+        automated = sum(1 for c in pack.controls if c.assessment == "automated")
+        print(f"ok {path}: pack {pack.id} {pack.version}, {len(pack.controls)} controls, {automated} automated")
+    return ExitCode.SUCCESS
+
+
 def cmd_packs(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from auditor.frameworks import describe_frameworks, find_framework_paths, is_framework_dir
-    from auditor.packs import find_pack_paths, load_pack, resolve_packs
+    from auditor.frameworks import describe_frameworks, find_framework_paths
+    from auditor.packs import find_pack_paths, resolve_packs
     from auditor.report.terminal import safe_text
 
     if args.packs_command == "list":
@@ -555,17 +571,11 @@ def cmd_packs(args: argparse.Namespace) -> int:
                                                        "mappings", "verified", "unsourced", "path"]))
         return ExitCode.SUCCESS
     if args.packs_command == "validate":
+        from auditor.pack_cache import bypass
+
         paths = args.paths or [*find_pack_paths().values(), *find_framework_paths().values()]
-        for path in paths:
-            if is_framework_dir(path):
-                fid, _, version, reqs, automated, maps, *_ = describe_frameworks([path])[0]
-                print(f"ok {path}: framework {fid} {version}, {reqs} requirements, {automated} automated, "
-                      f"{maps} mappings")
-                continue
-            pack = load_pack(path)
-            automated = sum(1 for c in pack.controls if c.assessment == "automated")
-            print(f"ok {path}: pack {pack.id} {pack.version}, {len(pack.controls)} controls, {automated} automated")
-        return ExitCode.SUCCESS
+        with bypass():  # validate the files themselves, not the shipped cache of them
+            return _validate_packs(paths)
     pack = resolve_packs([args.pack])[0]
     if args.control:
         control = next((c for c in pack.controls if c.id == args.control), None)

@@ -437,30 +437,80 @@ class Flag(Compare):
         self.paths = (("flags",),)
 
 
+def _simple_schema(schema: Any) -> tuple[bool, list[tuple[Any, bool, Any]]] | None:
+    """A schema of only ``type: object`` and ``patternProperties`` whose subschemas hold only
+    ``type: string`` and ``pattern`` (what the packs use to judge annotations), as (object typed,
+    [(name regex, string typed, value regex)]); None for anything else, which jsonschema judges.
+    Judged here with the same results and messages, without importing jsonschema for every run."""
+    if not isinstance(schema, dict) or set(schema) - {"type", "patternProperties"} \
+            or schema.get("type", "object") != "object" or not isinstance(schema.get("patternProperties", {}), dict):
+        return None
+    rules = []
+    try:
+        for name, sub in (schema.get("patternProperties") or {}).items():
+            if not isinstance(sub, dict) or set(sub) - {"type", "pattern"} or sub.get("type", "string") != "string" \
+                    or not isinstance(sub.get("pattern", ""), str):
+                return None
+            rules.append((re.compile(name), "type" in sub, re.compile(sub["pattern"]) if "pattern" in sub else None))
+    except re.error:
+        return None  # jsonschema's schema check names the bad pattern
+    return "type" in schema, rules
+
+
+def _simple_error(simple: tuple[bool, list[tuple[Any, bool, Any]]], instance: Any
+                  ) -> tuple[str, list[str], Any] | None:
+    """The first error jsonschema would report for a :func:`_simple_schema`, as (message, path, instance)."""
+    typed, rules = simple
+    if not isinstance(instance, dict):
+        return (f"{instance!r} is not of type 'object'", [], instance) if typed else None
+    for name_re, string_typed, value_re in rules:  # jsonschema: each pattern, then each property
+        for key, value in instance.items():
+            if not name_re.search(key):
+                continue
+            if not isinstance(value, str):
+                if string_typed:
+                    return f"{value!r} is not of type 'string'", [key], value
+                continue
+            if value_re is not None and not value_re.search(value):
+                return f"{value!r} does not match {value_re.pattern!r}", [key], value
+    return None
+
+
 class Schema(Node):
     def __init__(self, schema: dict[str, Any], key: str | None):
-        import jsonschema
+        self.simple = _simple_schema(schema)
+        self.validator = None
+        if self.simple is None:
+            import jsonschema
 
-        try:
-            cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-            cls.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise InputError(f"invalid JSON Schema condition: {exc.message}") from None
-        self.validator = cls(schema)
+            try:
+                cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise InputError(f"invalid JSON Schema condition: {exc.message}") from None
+            self.validator = cls(schema)
         self.key = key
         self.expr = jmespath.compile(key) if key else None
         fields = _leading_fields(self.expr.parsed) if self.expr else ()
         self.paths = (fields,) if fields else ()
 
+    def first_error(self, target: Any) -> tuple[str, list[Any], Any] | None:
+        """(message, path, instance) of the first schema error, or None."""
+        if self.simple is not None:
+            return _simple_error(self.simple, target)
+        error = next(iter(self.validator.iter_errors(target)), None)  # type: ignore[union-attr]
+        return None if error is None else (error.message, list(error.absolute_path), error.instance)
+
     def evaluate(self, item: dict[str, Any]) -> Outcome:
         target = self.expr.search(item) if self.expr else item
-        error = next(iter(self.validator.iter_errors(target)), None)
+        error = self.first_error(target)
         if error is None:
             return Outcome(True, self.describe(), None, self.key or "")
-        where = ".".join(str(p) for p in error.absolute_path)
-        observed = error.instance if where else error.message
+        message, path, instance = error
+        where = ".".join(str(p) for p in path)
+        observed = instance if where else message
         label = ".".join(x for x in (self.key or "", where) if x)
-        return Outcome(False, f"{self.describe()}: {error.message}", observed, label)
+        return Outcome(False, f"{self.describe()}: {message}", observed, label)
 
     def describe(self) -> str:
         return f"{self.key or 'item'} matches the schema"

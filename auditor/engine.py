@@ -113,19 +113,20 @@ def _views(evidence: dict[str, Any], target: str) -> list[tuple[dict[str, Any], 
     return [(item, subject_of(item)) for item in items]
 
 
-def _judge(control: Control, view: dict[str, Any], subject: dict[str, Any]) -> dict[str, Any] | None:
+def _judge(where: Any, check: Any, expected: str | None, view: dict[str, Any],
+           subject: dict[str, Any]) -> dict[str, Any] | None:
     """One subject: a finding dict, or None when the control does not apply to it."""
     try:
-        if control.where is not None and not control.where(view).passed:
+        if where is not None and not where(view).passed:
             return None
-        outcome: Outcome = control.check(view)
+        outcome: Outcome = check(view)
     except EvalError as exc:
         return {"subject": subject, "status": ERROR, "message": str(exc)}
     except Exception as exc:  # a broken item must never stop the run
         return {"subject": subject, "status": ERROR, "message": f"cannot evaluate: {type(exc).__name__}: {exc}"}
     if outcome.passed:
         return {"subject": subject, "status": PASS}  # dropped beyond MAX_PASS_FINDINGS
-    return {"subject": subject, "status": FAIL, "expected": control.data.get("expected") or outcome.expected,
+    return {"subject": subject, "status": FAIL, "expected": expected or outcome.expected,
             "observed": _bounded(outcome.observed), "where": outcome.key}
 
 
@@ -171,7 +172,9 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
         if name not in views:
             views[name] = _views(evidence, name)
     items = [pair for name in names for pair in views[name]]
-    findings = [f for f in (_judge(control, view, subject) for view, subject in items) if f is not None]
+    where, check = control.compile()
+    expected = control.data.get("expected")
+    findings = [f for f in (_judge(where, check, expected, view, subject) for view, subject in items) if f is not None]
     findings.sort(key=_subject_key)
     counts = {PASS: 0, FAIL: 0, ERROR: 0}
     for finding in findings:

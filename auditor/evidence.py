@@ -6,13 +6,16 @@ See docs/evidence.md for the shape of every target. Collectors fill a :class:`Co
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import gc
 import hashlib
 import json
 import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,9 +136,24 @@ def build_bundle(collected: Collected, *, root: str = "/", host: str | None = No
     return doc
 
 
-# Documents up to this size are indented for people; larger ones are written compact, because
-# only the C encoder (no indent) is fast enough for tens of megabytes.
-INDENT_LIMIT = 2_000_000
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while evidence is decoded, judged and written: that
+    builds hundreds of thousands of acyclic dicts and lists, and the collections their
+    allocations trigger would cost a tenth to a half of the time, freeing nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+# Documents up to this size (a Docker host's evidence, a small cluster's results) are indented
+# for people; larger ones are written compact, because only the C encoder (no indent) is fast:
+# indenting a few megabytes would cost more than collecting them. `jq .` indents any of them.
+INDENT_LIMIT = 1_000_000
 
 
 def json_text(doc: Any) -> str:

@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.packs import Pack, control_sort_key, find_pack_paths, iter_entries, load_pack, load_yaml, schema_problem
+from auditor.packs import (
+    Pack,
+    control_sort_key,
+    find_pack_paths,
+    iter_entries,
+    load_checked,
+    load_pack,
+    schema_problem,
+)
 from auditor.scoring import score_controls
 
 # Requirement verdicts, in the order the rule checks them (see VERDICT_RULE).
@@ -247,19 +255,17 @@ def load_framework(path: str, index: PackIndex | None = None) -> Framework:
     if not os.path.isfile(meta_file):
         raise InputError(f"{folder}: not a framework pack (no framework.yaml)")
     index = index or PackIndex()
-    meta_validator, req_validator = _validators()
-    meta, lines = load_yaml(meta_file)
-    _raise_schema_error(meta_file, meta, lines, meta_validator)
+    meta, _lines, raw, _cached = load_checked(meta_file, "framework", lambda p, d, lines: _raise_schema_error(
+        p, d, lines, _validators()[0]))
     digest = hashlib.sha256()
-    with open(meta_file, "rb") as fh:
-        digest.update(fh.read())
+    digest.update(raw)
     fw = Framework(id=meta["id"], title=meta["title"], version=meta["version"], path=folder, meta=meta,
                    sections=meta["sections"], sources=meta["sources"])
     section_ids = {s["id"] for s in fw.sections}
     def check(path: str, data: Any, lines: dict[int, int]) -> None:
-        _raise_schema_error(path, data, lines, req_validator)
+        _raise_schema_error(path, data, lines, _validators()[1])
 
-    for raw, rfile, line, where in iter_entries(folder, "requirements", check, digest, section_ids, meta_file):
+    for raw, rfile, line, where, _cached in iter_entries(folder, "requirements", check, digest, section_ids, meta_file):
         fw.requirements.append(Requirement(
             id=raw["id"], title=raw["title"], section=raw["section"], assessment=raw["assessment"],
             controls=_mappings(fw, raw, where, index), data=raw, file=rfile, line=line))

@@ -171,13 +171,15 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode):  # type: ignore
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
-def load_yaml(path: str) -> tuple[Any, dict[int, int]]:
-    """Load one YAML file; return the data and a map id(mapping) -> line."""
+def load_yaml(path: str, raw: bytes | None = None) -> tuple[Any, dict[int, int]]:
+    """Load one YAML file (or its bytes `raw`, already read); return the data and a map id(mapping) -> line."""
     from auditor.safeyaml import YamlLimitError, check_text, load_single, located
 
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        if raw is None:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+        text = raw.decode("utf-8")
         check_text(text)  # before libyaml composes it: deep nesting would overflow its C stack
         loader = _LineLoader(text)
         loader.lines = {}
@@ -199,6 +201,33 @@ def load_yaml(path: str) -> tuple[Any, dict[int, int]]:
     return data, loader.lines
 
 
+# Called with (kind, bytes, data, lines) for every file validated, while auditor.pack_cache builds the cache.
+RECORD: Any = None
+
+
+def load_checked(path: str, kind: str, check: Any) -> tuple[Any, dict[int, int], bytes, bool]:
+    """Data, lines, bytes and whether it came from the cache, of a pack or framework file of
+    ``kind`` (pack, controls, framework, requirements), validated by ``check(path, data, lines)``
+    (which raises InputError) unless the very same bytes are in the shipped cache of validated
+    built-in files (auditor/pack_cache.py)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if RECORD is None:
+        from auditor.pack_cache import lookup
+
+        hit = lookup(kind, raw)
+        if hit is not None:
+            return hit[0], hit[1], raw, True
+    data, lines = load_yaml(path, raw)
+    check(path, data, lines)
+    if RECORD is not None:
+        RECORD(kind, raw, data, lines)
+    return data, lines, raw, False
+
+
 def _validator(schema: dict[str, Any]):  # type: ignore[no-untyped-def]
     import jsonschema
 
@@ -206,6 +235,13 @@ def _validator(schema: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 
 _VALIDATORS: dict[str, Any] = {}
+
+
+def _validators() -> dict[str, Any]:
+    if not _VALIDATORS:  # built on first need: jsonschema is only imported to validate a file
+        _VALIDATORS["pack"] = _validator(pack_schema())
+        _VALIDATORS["controls"] = _validator(controls_schema())
+    return _VALIDATORS
 
 
 def schema_problem(data: Any, lines: dict[int, int], validator: Any, list_key: str
@@ -264,12 +300,41 @@ class Control:
     data: dict[str, Any]
     file: str
     line: int | None
-    where: Any = None
-    check: Any = None
+    params: dict[str, Any] = field(default_factory=dict, repr=False)
+    _compiled: tuple[Any, Any] | None = field(default=None, repr=False)
 
     @property
     def target(self) -> str | None:
         return self.data.get("target")
+
+    def compile(self, where_text: str = "") -> tuple[Any, Any]:
+        """The compiled ``where`` and ``check`` conditions (None when absent), compiled once.
+
+        A pack is compiled as it loads, so a bad condition fails there naming ``where_text``;
+        only files from the validated cache (auditor/pack_cache.py, compiled when it was built)
+        with no parameter overrides are compiled on first use, so controls a run never evaluates
+        cost nothing."""
+        if self._compiled is None:
+            compiled = []
+            for fld in ("where", "check"):
+                if fld not in self.data:
+                    compiled.append(None)
+                    continue
+                try:
+                    compiled.append(compile_condition(self.data[fld], self.params))
+                except InputError as exc:
+                    where = where_text or self.file + (f" line {self.line}" if self.line else "")
+                    raise InputError(f"{where}: control {self.id} field '{fld}': {exc}") from None
+            self._compiled = (compiled[0], compiled[1])
+        return self._compiled
+
+    @property
+    def where(self) -> Any:
+        return self.compile()[0]
+
+    @property
+    def check(self) -> Any:
+        return self.compile()[1]
 
 
 @dataclass
@@ -300,17 +365,16 @@ DEFAULT_WEIGHTS = {"critical": 4.0, "high": 3.0, "medium": 2.0, "low": 1.0, "inf
 
 
 def iter_entries(folder: str, kind: str, check: Any, digest: Any, section_ids: set[str],
-                 declared_in: str) -> Iterator[tuple[dict[str, Any], str, int | None, str]]:
-    """(entry, file, line, "FILE line N") for every entry of ``FOLDER/KIND/*.yaml`` (controls of a
-    pack, requirements of a framework): each file checked by ``check(file, data, lines)`` and
-    added to ``digest``; a duplicate id or an undeclared section is an InputError naming the place."""
+                 declared_in: str) -> Iterator[tuple[dict[str, Any], str, int | None, str, bool]]:
+    """(entry, file, line, "FILE line N", from the validated cache) for every entry of
+    ``FOLDER/KIND/*.yaml`` (controls of a pack, requirements of a framework): each file checked
+    by ``check(file, data, lines)`` and added to ``digest``; a duplicate id or an undeclared
+    section is an InputError naming the place."""
     noun = kind.rstrip("s")
     seen: dict[str, str] = {}
     for path in sorted(glob.glob(os.path.join(folder, kind, "*.yaml"))):
-        data, lines = load_yaml(path)
-        check(path, data, lines)
-        with open(path, "rb") as fh:
-            digest.update(fh.read())
+        data, lines, raw_bytes, cached = load_checked(path, kind, check)
+        digest.update(raw_bytes)
         for raw in data[kind]:
             line = lines.get(id(raw))
             where = path + (f" line {line}" if line else "")
@@ -322,7 +386,7 @@ def iter_entries(folder: str, kind: str, check: Any, digest: Any, section_ids: s
             if raw["section"] not in section_ids:
                 raise InputError(f"{where}: {noun} {entry_id} field 'section': {raw['section']!r} is not a section "
                                  f"declared in {declared_in}")
-            yield raw, path, line, where
+            yield raw, path, line, where, cached
 
 
 def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
@@ -331,14 +395,10 @@ def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
     pack_file = os.path.join(folder, "pack.yaml")
     if not os.path.isfile(pack_file):
         raise InputError(f"{folder}: not a pack (no pack.yaml)")
-    if "pack" not in _VALIDATORS:
-        _VALIDATORS["pack"] = _validator(pack_schema())
-        _VALIDATORS["controls"] = _validator(controls_schema())
     digest = hashlib.sha256()
-    meta, lines = load_yaml(pack_file)
-    _schema_error(pack_file, meta, lines, _VALIDATORS["pack"])
-    with open(pack_file, "rb") as fh:
-        digest.update(fh.read())
+    meta, _lines, raw, _cached = load_checked(pack_file, "pack", lambda p, d, lines: _schema_error(p, d, lines,
+                                                                                        _validators()["pack"]))
+    digest.update(raw)
     params = {name: spec["default"] for name, spec in (meta.get("parameters") or {}).items()}
     for name, value in (overrides or {}).items():
         if name not in params:
@@ -350,20 +410,16 @@ def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
     pack = Pack(id=meta["id"], title=meta["title"], version=meta["version"], kind=meta["kind"], path=folder,
                 meta=meta, sections=meta["sections"], parameters=params)
     def check(path: str, data: Any, lines: dict[int, int]) -> None:
-        _schema_error(path, data, lines, _VALIDATORS["controls"])
+        _schema_error(path, data, lines, _validators()["controls"])
 
-    for raw, cfile, line, where in iter_entries(folder, "controls", check, digest, section_ids, pack_file):
+    for raw, cfile, line, where, cached in iter_entries(folder, "controls", check, digest, section_ids, pack_file):
         cid = raw["id"]
         control = Control(pack_id=pack.id, id=cid, title=raw["title"], section=raw["section"],
                           assessment=raw["assessment"], severity=raw["severity"],
                           weight=float(raw.get("weight", weights[raw["severity"]])), level=raw.get("level"),
-                          data=raw, file=cfile, line=line)
-        for fld in ("where", "check"):
-            if fld in raw:
-                try:
-                    setattr(control, fld, compile_condition(raw[fld], params))
-                except InputError as exc:
-                    raise InputError(f"{where}: control {cid} field '{fld}': {exc}") from None
+                          data=raw, file=cfile, line=line, params=params)
+        if overrides or not cached:
+            control.compile(where)
         pack.controls.append(control)
     if not pack.controls:
         raise InputError(f"{folder}: pack {pack.id} has no controls (expected controls/*.yaml)")

@@ -292,3 +292,45 @@ def test_fast_constructor_keeps_the_alias_limits():
     errors = []
     deep = "x: &d " + "[" * 250 + "1" + "]" * 250 + "\ny: *d\n"
     assert list(yaml_documents(deep, "d.yaml", errors)) == [] and "nesting deeper" in errors[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# two processes read a large folder; the result is the same as reading it in one
+
+def test_parallel_reading_gives_what_serial_reading_gives(monkeypatch):
+    import auditor.collect.manifests as manifests
+
+    monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
+    serial = build_bundle(collect_manifests([FOLDER]))
+    monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    parallel = build_bundle(collect_manifests([FOLDER]))
+    assert forks, "the folder was not shared with a child"
+    for doc in (serial, parallel):
+        doc["metadata"].pop("collected_at"), doc.pop("sha256")
+    assert canonical_json(parallel) == canonical_json(serial)
+
+
+@pytest.mark.parametrize("failure", ["exit", "garbage", "no-fork"])
+def test_a_failing_child_costs_time_not_data(monkeypatch, failure):
+    import marshal
+
+    import auditor.collect.manifests as manifests
+
+    monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
+    serial = build_bundle(collect_manifests([FOLDER]))
+    monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
+    if failure == "exit":  # the child dies before writing anything
+        monkeypatch.setattr(marshal, "dumps", lambda *_: os._exit(3))
+    elif failure == "garbage":  # the child writes something that is not its results
+        monkeypatch.setattr(marshal, "dumps", lambda *_: b"\x00not marshal")
+    else:
+        def no_fork():
+            raise OSError(11, "Resource temporarily unavailable")
+        monkeypatch.setattr(os, "fork", no_fork)
+    parallel = build_bundle(collect_manifests([FOLDER]))
+    for doc in (serial, parallel):
+        doc["metadata"].pop("collected_at"), doc.pop("sha256")
+    assert canonical_json(parallel) == canonical_json(serial)

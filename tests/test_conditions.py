@@ -174,3 +174,46 @@ def test_fast_not_null_agrees_with_jmespath(key):
     node = compile_condition({"key": key, "op": "present"})
     assert node._fast is not None
     assert node.lookup(item) == jmespath.search(key, item)
+
+
+# ---------------------------------------------------------------------------------------------
+# schema conditions judged without jsonschema give jsonschema's first error
+
+SIMPLE_SCHEMAS = [
+    {"patternProperties": {r"^container\.apparmor\.security\.beta\.kubernetes\.io/": {
+        "type": "string", "pattern": "^(runtime/default|localhost/.*)$"}}},
+    {"type": "object", "patternProperties": {"^a": {"type": "string"}, "b$": {"pattern": "^x"}}},
+    {"type": "object"},
+]
+
+
+def test_simple_schemas_judge_as_jsonschema_does():
+    import jsonschema
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from auditor.conditions import _simple_error, _simple_schema
+
+    keys = st.sampled_from(["container.apparmor.security.beta.kubernetes.io/app", "ab", "a", "b", "xb", "other"])
+    values = st.one_of(st.sampled_from(["runtime/default", "localhost/p", "unconfined", "x1", ""]), st.integers(),
+                       st.none(), st.booleans(), st.lists(st.integers(), max_size=2))
+    instances = st.one_of(st.dictionaries(keys, values, max_size=5), values)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.sampled_from(SIMPLE_SCHEMAS), instances)
+    def check(schema, instance):
+        simple = _simple_schema(schema)
+        assert simple is not None
+        error = next(iter(jsonschema.Draft202012Validator(schema).iter_errors(instance)), None)
+        expected = None if error is None else (error.message, list(error.absolute_path), error.instance)
+        assert _simple_error(simple, instance) == expected
+
+    check()
+
+
+def test_other_schemas_go_to_jsonschema():
+    from auditor.conditions import _simple_schema
+
+    for schema in ({"required": ["a"]}, {"type": "array"}, {"patternProperties": {"a": {"type": "integer"}}},
+                   {"patternProperties": {"a": {"minLength": 1}}}, {"patternProperties": {"(": {}}}):
+        assert _simple_schema(schema) is None

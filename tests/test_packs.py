@@ -18,7 +18,10 @@ SCHEMAS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.mark.parametrize("pack_id", sorted(find_pack_paths()))
 def test_every_builtin_pack_validates(pack_id):
-    pack = load_pack(find_pack_paths()[pack_id])
+    from auditor.pack_cache import bypass
+
+    with bypass():  # the YAML itself, validated and compiled (not the shipped cache)
+        pack = load_pack(find_pack_paths()[pack_id])
     assert pack.controls
     for control in pack.controls:
         assert control.data["rationale"].strip() and control.data["remediation"].strip()
@@ -115,3 +118,45 @@ def test_pack_copy_outside_the_checkout_loads(tmp_path):
     dst = tmp_path / "cis-docker-1.6.0"
     shutil.copytree(src, dst)
     assert load_pack(str(dst)).id == "cis-docker-1.6.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# the shipped cache of validated built-in files (auditor/pack_cache.py)
+
+def test_shipped_pack_cache_is_current():
+    from auditor import pack_cache
+
+    with open(pack_cache.CACHE_FILE, encoding="utf-8") as fh:
+        shipped = fh.read()
+    assert shipped == pack_cache.render(pack_cache.build()), \
+        "a pack or framework file changed: regenerate with `python3 -m auditor.pack_cache`"
+
+
+@pytest.mark.parametrize("pack_id", sorted(find_pack_paths()))
+def test_cached_and_parsed_packs_load_the_same(pack_id):
+    from auditor import pack_cache
+
+    cached = load_pack(find_pack_paths()[pack_id])
+    with pack_cache.bypass():
+        parsed = load_pack(find_pack_paths()[pack_id])
+    assert cached.sha256 == parsed.sha256 and cached.meta == parsed.meta
+    assert [(c.id, c.data, c.file, c.line, c.weight) for c in cached.controls] == \
+        [(c.id, c.data, c.file, c.line, c.weight) for c in parsed.controls]
+    assert cached.controls[0].data is not parsed.controls[0].data
+
+
+def test_an_edited_copy_of_a_builtin_pack_is_validated_not_taken_from_the_cache(tmp_path):
+    folder = tmp_path / "cis-docker-1.6.0"
+    shutil.copytree(find_pack_paths()["cis-docker-1.6.0"], folder)
+    first = sorted((folder / "controls").glob("*.yaml"))[0]
+    assert load_pack(str(folder)).sha256 == load_pack(find_pack_paths()["cis-docker-1.6.0"]).sha256
+    first.write_text(first.read_text().replace("severity: ", "severity: dreadful-", 1))
+    with pytest.raises(InputError, match=r"line \d+: control \S+ field 'severity': 'dreadful-"):
+        load_pack(str(folder))
+
+
+def test_a_cached_control_with_a_bad_parameter_fails_at_load(tmp_path):
+    from auditor.packs import resolve_packs
+
+    with pytest.raises(InputError, match="parameter"):
+        resolve_packs(["cis-docker-1.6.0"], {"cis-docker-1.6.0": {"no_such_parameter": 1}})

@@ -331,7 +331,10 @@ def test_nan_and_infinity_never_reach_the_results(tmp_path):
     for path in glob.glob(str(tmp_path / "out" / "*.json")):
         _strict_json(open(path, encoding="utf-8").read())
     bad = tmp_path / "nan.results.json"
-    bad.write_text(run.stdout.replace('"schema_version": "1.0"', '"schema_version": "1.0", "x": NaN', 1))
+    results = json.loads(run.stdout)
+    results["summary"]["score"] = float("nan")  # written as the bare token NaN
+    bad.write_text(json.dumps(results))
+    assert "NaN" in bad.read_text()
     run = run_cli(["report", str(bad), "--format", "csv"])
     assert run.code == 2 and "NaN is not a JSON number" in run.stderr
     tally("inputs", 2)

@@ -404,22 +404,158 @@ def collect_manifests(paths: list[str]) -> Collected:
         return _collect(paths)
 
 
+# One file's share of the collection: (objects, errors, notes, object count).
+FileResult = tuple[list[tuple[Any, Location | None]], list[str], list[str], int]
+# Below this many bytes of regular files, a second process would cost more than it saves.
+PARALLEL_MIN_BYTES = 1_000_000
+
+
+def _read_one(file: str, named: bool) -> FileResult:
+    objects: list[tuple[Any, Location | None]] = []
+    errors: list[str] = []
+    notes: list[str] = []
+    count = read_manifest_file(file, objects, errors, notes, named)
+    return objects, errors, notes, count
+
+
+def _regular_size(path: str) -> int | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+
+def read_files(jobs: list[tuple[str, bool]]) -> list[FileResult]:
+    """Read every (file, named) job, in order. On a machine with two or more cores and at least
+    PARALLEL_MIN_BYTES of regular files, a forked child reads the second half (by size) while
+    this process reads the first, and sends its results back through a pipe (marshal: plain
+    data only). Pipes, devices and unreadable paths stay with this process; if the child fails
+    in any way, this process reads its share itself, so the result never depends on the child."""
+    sizes = [_regular_size(file) for file, _named in jobs]
+    total = sum(size or 0 for size in sizes)
+    if total < PARALLEL_MIN_BYTES or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        return [_read_one(file, named) for file, named in jobs]
+    # the child takes regular files from the end until it holds half of the bytes
+    child: list[int] = []
+    held = 0
+    for index in range(len(jobs) - 1, -1, -1):
+        if held * 2 >= total:
+            break
+        if sizes[index] is not None:
+            child.append(index)
+            held += sizes[index] or 0
+    child.reverse()
+    mine = sorted(set(range(len(jobs))) - set(child))
+    if not mine or not child:  # one big file (a kubectl dump): nothing to share
+        return [_read_one(file, named) for file, named in jobs]
+    results: dict[int, FileResult] = {}
+    from_child = _fork_reader([jobs[i] for i in child])
+    try:
+        for index in mine:
+            results[index] = _read_one(*jobs[index])
+        received = from_child.receive()
+    finally:
+        from_child.close()
+    if received is None or len(received) != len(child):
+        received = [_read_one(*jobs[i]) for i in child]  # the child failed: read its share here
+    results.update(zip(child, received, strict=True))
+    return [results[i] for i in range(len(jobs))]
+
+
+class _fork_reader:  # noqa: N801 (read like a function: a child reading files)
+    """A forked child reading `jobs` and writing their marshalled results to a pipe."""
+
+    def __init__(self, jobs: list[tuple[str, bool]]) -> None:
+        import marshal
+
+        self.pid: int | None = None
+        self.fd: int | None = None
+        if not jobs:
+            return
+        try:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return  # no child: receive() gives None and the parent reads these files
+        if pid == 0:  # the child: read, write, and leave without running any of the parent's cleanup
+            code = 1
+            try:
+                os.close(read_fd)
+                data = marshal.dumps([_read_one(file, named) for file, named in jobs])
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(write_fd, view):]
+                code = 0
+            except BaseException:  # noqa: BLE001 (the parent reads these files itself)
+                pass
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def receive(self) -> list[FileResult] | None:
+        import marshal
+
+        if self.fd is None:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        status = self._reap()
+        if status != 0:
+            return None
+        try:
+            data = marshal.loads(b"".join(chunks))
+        except (ValueError, EOFError, TypeError):
+            return None
+        return [tuple(r) for r in data]  # type: ignore[misc]
+
+    def _reap(self) -> int | None:
+        if self.pid is None:
+            return None
+        pid, self.pid = self.pid, None
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid is not None:  # interrupted before receiving: stop the child and reap it
+            import signal
+
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._reap()
+
+
 def _collect(paths: list[str]) -> Collected:
     collected = Collected()
+    listed: list[tuple[str, list[str], list[str]]] = []  # (path, its files, errors of the path itself)
+    for path in paths:
+        try:
+            listed.append((path, manifest_files(path), []))
+        except ManifestError as exc:
+            listed.append((path, [], [str(exc)]))
+    jobs = [(file, files == [path]) for path, files, _ in listed for file in files]
+    results = iter(read_files(jobs))
     objects: list[tuple[Any, Location | None]] = []
     files_read = 0
-    for path in paths:
-        errors: list[str] = []
+    for path, files, errors in listed:
         notes: list[str] = []
-        try:
-            files = manifest_files(path)
-        except ManifestError as exc:
-            files = []
-            errors.append(str(exc))
         count = 0
-        named = files == [path]
-        for file in files:
-            count += read_manifest_file(file, objects, errors, notes, named)
+        for _file in files:
+            file_objects, file_errors, file_notes, file_count = next(results)
+            objects.extend(file_objects)
+            errors.extend(file_errors)
+            notes.extend(file_notes)
+            count += file_count
         files_read += len(files)
         collected.source(SOURCE, "error" if errors else "ok", f"{path}: {len(files)} files, {count} objects"
                          + (f", {len(errors)} errors" if errors else ""))
