@@ -207,14 +207,39 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     return result
 
 
+# Below this many subjects to judge, a second process (auditor/forked.py) costs more than it saves.
+PARALLEL_MIN_SUBJECTS = 4_000
+
+
+def _cost(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> int:
+    """Subjects the control will judge (building the views it needs on the way)."""
+    if control.assessment == "manual" or not control.target:
+        return 0
+    broken = evidence.get("metadata", {}).get("target_errors") or {}
+    total = 0
+    for name in (n.strip() for n in control.target.split(",")):
+        if name in broken:
+            continue
+        if name not in views:
+            views[name] = _views(evidence, name)
+        total += len(views[name])
+    return total
+
+
 def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selection | None = None
              ) -> list[tuple[Pack, list[tuple[Control, dict[str, Any]]]]]:
-    """Evaluate every selected control of every pack; views are built once per target."""
+    """Evaluate every selected control of every pack; views are built once per target.
+
+    With at least PARALLEL_MIN_SUBJECTS subjects to judge, a forked child judges about half of
+    the controls (auditor/forked.py): the verdicts are the same, in the same order."""
+    from auditor.forked import run_split
+
     selection = selection or Selection()
     views: dict[str, list[Any]] = {}
-    out = []
+    chosen = [(pack, [c for c in pack.controls if selection.accepts(c)]) for pack in packs]
+    controls = [c for _, selected in chosen for c in selected]
     with evaluation_context(evidence):
-        for pack in packs:
-            verdicts = [(c, evaluate_control(c, evidence, views)) for c in pack.controls if selection.accepts(c)]
-            out.append((pack, verdicts))
-    return out
+        costs = [_cost(c, evidence, views) for c in controls]  # every view is built before a fork
+        verdicts = iter(run_split(controls, costs, lambda c: evaluate_control(c, evidence, views),
+                                  PARALLEL_MIN_SUBJECTS))
+    return [(pack, [(c, next(verdicts)) for c in selected]) for pack, selected in chosen]

@@ -303,6 +303,7 @@ def test_parallel_reading_gives_what_serial_reading_gives(monkeypatch):
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
     serial = build_bundle(collect_manifests([FOLDER]))
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)  # however large the test process has grown
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -322,6 +323,7 @@ def test_a_failing_child_costs_time_not_data(monkeypatch, failure):
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
     serial = build_bundle(collect_manifests([FOLDER]))
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)
     if failure == "exit":  # the child dies before writing anything
         monkeypatch.setattr(marshal, "dumps", lambda *_: os._exit(3))
     elif failure == "garbage":  # the child writes something that is not its results

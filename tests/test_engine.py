@@ -110,3 +110,47 @@ def test_validate_results_rejects_other_versions_and_broken_docs(tmp_path):
     broken["controls"][0]["status"] = "green"
     with pytest.raises(InputError, match="controls/0/status"):
         validate_results(broken)
+
+
+# ---------------------------------------------------------------------------------------------
+# a forked child judges half of the controls: same verdicts, in the same order
+
+def _all_packs_on_the_manifests():
+    import os
+
+    from auditor.collect.manifests import collect_manifests
+    from auditor.packs import resolve_packs
+
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "manifests")
+    evidence = build_bundle(collect_manifests([folder]))
+    return evidence, resolve_packs(None)
+
+
+def _verdicts(out):
+    return [(pack.id, control.id, json.dumps(verdict, sort_keys=True)) for pack, pairs in out
+            for control, verdict in pairs]
+
+
+@pytest.mark.parametrize("failure", [None, "exit", "unmarshallable"])
+def test_parallel_evaluation_gives_the_serial_verdicts(monkeypatch, failure):
+    import marshal
+    import os
+
+    import auditor.engine as engine
+
+    evidence, packs = _all_packs_on_the_manifests()
+    serial = _verdicts(evaluate(evidence, packs))
+    monkeypatch.setattr(engine, "PARALLEL_MIN_SUBJECTS", 0)
+    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    if failure == "exit":
+        monkeypatch.setattr(marshal, "dumps", lambda *_: os._exit(3))
+    elif failure == "unmarshallable":
+        real_dumps = marshal.dumps
+        monkeypatch.setattr(marshal, "dumps", lambda value: real_dumps([value, object()]))
+    parallel = _verdicts(evaluate(evidence, packs))
+    assert forks == [1]
+    assert parallel == serial
+    assert any('"fail"' in v for *_, v in serial) and any('"pass"' in v for *_, v in serial)

@@ -25,6 +25,7 @@ import yaml
 from auditor.collect.host import file_type
 from auditor.collect.k8s_objects import Location, objects_to_targets, paused_gc
 from auditor.evidence import SURROGATE_ESCAPE, Collected, without_lone_surrogates
+from auditor.forked import run_split
 from auditor.safeyaml import (
     FastSafeLoader,
     Unsupported,
@@ -427,112 +428,12 @@ def _regular_size(path: str) -> int | None:
 
 
 def read_files(jobs: list[tuple[str, bool]]) -> list[FileResult]:
-    """Read every (file, named) job, in order. On a machine with two or more cores and at least
-    PARALLEL_MIN_BYTES of regular files, a forked child reads the second half (by size) while
-    this process reads the first, and sends its results back through a pipe (marshal: plain
-    data only). Pipes, devices and unreadable paths stay with this process; if the child fails
-    in any way, this process reads its share itself, so the result never depends on the child."""
+    """Read every (file, named) job, in order. With at least PARALLEL_MIN_BYTES of regular files,
+    a forked child reads about half of the bytes (auditor/forked.py; a failing child costs time,
+    not data). Pipes, devices and unreadable paths are read by this process only."""
     sizes = [_regular_size(file) for file, _named in jobs]
-    total = sum(size or 0 for size in sizes)
-    if total < PARALLEL_MIN_BYTES or not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
-        return [_read_one(file, named) for file, named in jobs]
-    # the child takes regular files from the end until it holds half of the bytes
-    child: list[int] = []
-    held = 0
-    for index in range(len(jobs) - 1, -1, -1):
-        if held * 2 >= total:
-            break
-        if sizes[index] is not None:
-            child.append(index)
-            held += sizes[index] or 0
-    child.reverse()
-    mine = sorted(set(range(len(jobs))) - set(child))
-    if not mine or not child:  # one big file (a kubectl dump): nothing to share
-        return [_read_one(file, named) for file, named in jobs]
-    results: dict[int, FileResult] = {}
-    from_child = _fork_reader([jobs[i] for i in child])
-    try:
-        for index in mine:
-            results[index] = _read_one(*jobs[index])
-        received = from_child.receive()
-    finally:
-        from_child.close()
-    if received is None or len(received) != len(child):
-        received = [_read_one(*jobs[i]) for i in child]  # the child failed: read its share here
-    results.update(zip(child, received, strict=True))
-    return [results[i] for i in range(len(jobs))]
-
-
-class _fork_reader:  # noqa: N801 (read like a function: a child reading files)
-    """A forked child reading `jobs` and writing their marshalled results to a pipe."""
-
-    def __init__(self, jobs: list[tuple[str, bool]]) -> None:
-        import marshal
-
-        self.pid: int | None = None
-        self.fd: int | None = None
-        if not jobs:
-            return
-        try:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return  # no child: receive() gives None and the parent reads these files
-        if pid == 0:  # the child: read, write, and leave without running any of the parent's cleanup
-            code = 1
-            try:
-                os.close(read_fd)
-                data = marshal.dumps([_read_one(file, named) for file, named in jobs])
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(write_fd, view):]
-                code = 0
-            except BaseException:  # noqa: BLE001 (the parent reads these files itself)
-                pass
-            finally:
-                os._exit(code)
-        os.close(write_fd)
-        self.pid, self.fd = pid, read_fd
-
-    def receive(self) -> list[FileResult] | None:
-        import marshal
-
-        if self.fd is None:
-            return None
-        chunks = []
-        while True:
-            chunk = os.read(self.fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        status = self._reap()
-        if status != 0:
-            return None
-        try:
-            data = marshal.loads(b"".join(chunks))
-        except (ValueError, EOFError, TypeError):
-            return None
-        return [tuple(r) for r in data]  # type: ignore[misc]
-
-    def _reap(self) -> int | None:
-        if self.pid is None:
-            return None
-        pid, self.pid = self.pid, None
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        if self.pid is not None:  # interrupted before receiving: stop the child and reap it
-            import signal
-
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self._reap()
+    return run_split(jobs, [size or 0 for size in sizes], lambda job: _read_one(*job), PARALLEL_MIN_BYTES,
+                     child_ok=lambda index: sizes[index] is not None)
 
 
 def _collect(paths: list[str]) -> Collected:

@@ -1,0 +1,138 @@
+"""A second core for the two heavy steps: reading manifest files and judging controls.
+
+On a machine with two or more cores, a step splits its work in two, forks a child that does one
+part and sends back the results through a pipe, and does the other part itself. The results are
+plain data (dicts, lists, strings, numbers), sent with :mod:`marshal`. If anything goes wrong in
+the child (it cannot be forked, dies, or sends something unreadable), :meth:`Child.receive`
+returns None and the caller does that part itself: a fork can cost time, never results.
+
+A child is forked only for work worth it (the callers' thresholds) and while this process is
+small (MAX_FORK_RSS), since the child's copy-on-write pages grow as it touches shared objects.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+# Above this resident size a fork could double a large memory footprint: work stays in one process.
+MAX_FORK_RSS = 256 * 2**20
+
+
+def can_fork() -> bool:
+    """True when a second process would run on another core and stay affordable in memory."""
+    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+        return False
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            resident_pages = int(fh.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE") <= MAX_FORK_RSS
+    except (OSError, ValueError, IndexError):
+        return True  # no /proc: size unknown, the work is bounded by the callers' thresholds
+
+
+class Child:
+    """``work()`` run in a forked child; :meth:`receive` gives its result or None."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.pid: int | None = None
+        self.fd: int | None = None
+        try:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return  # no child: receive() gives None and the caller does the work
+        if pid == 0:  # the child: work, write, and leave without running any of the parent's cleanup
+            code = 1
+            try:
+                os.close(read_fd)
+                view = memoryview(marshal.dumps(work()))
+                while view:
+                    view = view[os.write(write_fd, view):]
+                code = 0
+            except BaseException:  # noqa: BLE001,S110 (the parent does this work itself)
+                pass
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def receive(self) -> Any | None:
+        """The child's result (waiting for it), or None when the child failed in any way."""
+        if self.fd is None:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(self.fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        if self._reap() != 0:
+            return None
+        try:
+            return marshal.loads(b"".join(chunks))
+        except (ValueError, EOFError, TypeError):
+            return None
+
+    def _reap(self) -> int | None:
+        if self.pid is None:
+            return None
+        pid, self.pid = self.pid, None
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        """Release the pipe; a child not yet received from (an interrupted run) is stopped and reaped."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._reap()
+
+
+def split_by_cost(costs: list[int]) -> tuple[list[int], list[int]]:
+    """Indexes for (this process, the child), each about half of the total cost, order kept."""
+    total = sum(costs)
+    mine: list[int] = []
+    child: list[int] = []
+    held = 0
+    for index, cost in enumerate(costs):
+        if held * 2 < total:
+            mine.append(index)
+            held += cost
+        else:
+            child.append(index)
+    return mine, child
+
+
+def run_split(items: list[Any], costs: list[int], do: Callable[[Any], Any], min_cost: int,
+              child_ok: Callable[[int], bool] = lambda _i: True) -> list[Any]:
+    """``[do(item) for item in items]``, with about half of the cost done by a forked child when
+    the total cost is at least ``min_cost`` and :func:`can_fork`. Items whose index fails
+    ``child_ok`` (a pipe that only this process may read) stay here."""
+    if sum(costs) < min_cost or len(items) < 2 or not can_fork():
+        return [do(item) for item in items]
+    mine, child = split_by_cost([c if child_ok(i) else 0 for i, c in enumerate(costs)])
+    mine += [i for i in child if not child_ok(i)]
+    child = [i for i in child if child_ok(i)]
+    if not mine or not child:
+        return [do(item) for item in items]
+    results: dict[int, Any] = {}
+    worker = Child(lambda: [do(items[i]) for i in child])
+    try:
+        for index in mine:
+            results[index] = do(items[index])
+        received = worker.receive()
+    finally:
+        worker.close()
+    if not isinstance(received, list) or len(received) != len(child):
+        received = [do(items[i]) for i in child]  # the child failed: do its part here
+    results.update(zip(child, received, strict=True))
+    return [results[i] for i in range(len(items))]
