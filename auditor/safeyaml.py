@@ -287,7 +287,7 @@ def plain_constructor(loader: Any, scalars: dict[str, Any], guarded: bool) -> An
                     raise Unsupported
                 value: Any = {}
                 for k, v in node.value:
-                    name = key_of(k)
+                    name = k.value if type(k) is scalar_node and k.tag == str_tag else key_of(k)
                     value[name], n = shared(v, depth + 1)
                     size += n + 1
             else:
