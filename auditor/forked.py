@@ -22,9 +22,17 @@ from typing import Any
 MAX_FORK_RSS = 256 * 2**20
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under `taskset`), else the count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def can_fork() -> bool:
     """True when a second process would run on another core and stay affordable in memory."""
-    if not hasattr(os, "fork") or (os.cpu_count() or 1) < 2:
+    if not hasattr(os, "fork") or usable_cpus() < 2:
         return False
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
