@@ -128,7 +128,8 @@ class ReplayServer:
         auth = handler.headers.get("Authorization", "")
         with self._lock:
             self.requests.append(Request(url.path, query, accept, auth))
-        if auth != f"Bearer {self.token}":
+        scheme, _, credential = auth.partition(" ")  # the scheme is case-insensitive, as in the API server
+        if scheme.lower() != "bearer" or credential != self.token:
             return self._send(handler, 401, self._status(401, "Unauthorized", "Unauthorized"))
         if url.path in self.forbidden:
             return self._send(handler, 403, self._status(403, "Forbidden", self.forbidden[url.path]))

@@ -197,3 +197,32 @@ def test_audit_without_target_collects_what_answers_and_lists_the_rest(server, k
     assert sources["node"]["status"] == "unreachable"
     assert sources["k8s.api"]["status"] == "ok" and evidence["metadata"]["complete"] is True
     assert len(evidence["targets"]["k8s.pod"]) == 10 and "docker.daemon" not in evidence["targets"]
+
+
+def test_in_cluster_configuration_reads_the_pod_service_account(server, tmp_path, monkeypatch):
+    """As in a pod: KUBERNETES_SERVICE_HOST/PORT and the mounted service account (token and CA)."""
+    import shutil
+
+    import auditor.collect.cluster as cluster
+
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text(server.token)
+    shutil.copy(server.cert, account / "ca.crt")
+    (account / "namespace").write_text("auditing")
+    monkeypatch.setattr(cluster, "SERVICE_ACCOUNT_DIR", str(account))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(server.port))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    assert cluster.cluster_configured() is None  # discovery sees the pod's service account
+    c = collect_cluster(in_cluster=True, page_size=50)
+    assert c.errors == [] and c.target_errors == {}
+    assert c.targets["k8s.cluster"][0]["kinds"]["Pod"] == 13
+    # the in-cluster loader writes the scheme in lower case ("bearer TOKEN"), which API servers accept
+    assert server.requests and all(r.authorization.lower() == f"bearer {server.token}" for r in server.requests)
+    # without the mounted token: one clear error, no traceback
+    (account / "token").unlink()
+    assert cluster.cluster_configured() is not None
+    c = collect_cluster(in_cluster=True)
+    assert c.targets == {} or not c.targets.get("k8s.pod")
+    assert any("in-cluster service account" in e["message"] for e in c.errors), c.errors

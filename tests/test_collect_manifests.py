@@ -336,3 +336,30 @@ def test_a_failing_child_costs_time_not_data(monkeypatch, failure):
     for doc in (serial, parallel):
         doc["metadata"].pop("collected_at"), doc.pop("sha256")
     assert canonical_json(parallel) == canonical_json(serial)
+
+
+def test_fast_constructor_matches_pyyaml_on_mutated_fixtures():
+    """Real manifests with hostile tokens spliced in (anchors, aliases, merge keys, tags, flow
+    brackets): the fast builder and PyYAML agree on every document, or both refuse it."""
+    import glob
+    import random
+
+    rng = random.Random(20261126)
+    tokens = ["&a ", "*a", "<<: *a\n", "!!str ", "!!int ", "!!set ", "!Ref ", "? ", "[", "]", "{", "}", ", ",
+              ": ", "- ", "~", "yes", "0x1F", "'", '"', "\n---\n", "&b [*a, *a]\n", "1: x\n", "true: y\n"]
+    texts = []
+    for path in sorted(glob.glob(os.path.join(FOLDER, "**", "*.yaml"), recursive=True)):
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        if b"\0" not in raw:
+            try:
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                continue  # the fixture folder's deliberately binary files
+    assert len(texts) > 5
+    for case in range(400):
+        text = texts[case % len(texts)]
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(tokens) + text[at:]
+        _same(text)

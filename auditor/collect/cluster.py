@@ -77,6 +77,10 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
+# Where Kubernetes mounts a pod's service account (token, ca.crt, namespace).
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
 class Api:
     """GET requests through a configured kubernetes ApiClient, returning (status, bytes)."""
 
@@ -89,7 +93,11 @@ class Api:
         cfg = client.Configuration()
         try:
             if in_cluster:
-                config.load_incluster_config(client_configuration=cfg)
+                from kubernetes.config.incluster_config import InClusterConfigLoader
+
+                # what load_incluster_config() does, with the service account folder a constant here
+                InClusterConfigLoader(token_filename=os.path.join(SERVICE_ACCOUNT_DIR, "token"),
+                                      cert_filename=os.path.join(SERVICE_ACCOUNT_DIR, "ca.crt")).load_and_set(cfg)
                 self.name = "in-cluster"
             else:
                 # The client reads $KUBECONFIG once, at its import: pass today's value explicitly.
@@ -148,7 +156,7 @@ def cluster_configured(kubeconfig: str | None = None, in_cluster: bool = False) 
     """None when a cluster configuration exists (a kubeconfig with a current context, or a
     service account in a pod), else the reason there is none. Cheap: reads no API."""
     if in_cluster or (os.environ.get("KUBERNETES_SERVICE_HOST")
-                      and os.path.exists("/var/run/secrets/kubernetes.io/serviceaccount/token")):
+                      and os.path.exists(os.path.join(SERVICE_ACCOUNT_DIR, "token"))):
         return None
     path = kubeconfig or _default_kubeconfig()
     files = [p for p in path.split(os.pathsep) if p]
