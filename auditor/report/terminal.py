@@ -28,6 +28,44 @@ def _row(label: str, title: str, scored: dict[str, Any]) -> list[Any]:
             c["pass"], c["fail"], c["error"], c["not_applicable"], c["manual"]]
 
 
+# A run of at least this many sections with nothing judged (only n/a and manual controls) is one row.
+FOLD_SECTIONS = 3
+
+
+def _nothing_judged(section: dict[str, Any]) -> bool:
+    c = section["counts"]
+    return c["pass"] + c["fail"] + c["error"] == 0
+
+
+def _section_rows(sections: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per section, except that a run of FOLD_SECTIONS or more sections with nothing to
+    judge in this evidence (CIS Kubernetes node sections on a manifests audit) is folded into
+    one row with their n/a and manual counts summed; the HTML and PDF reports list them all."""
+    rows: list[list[Any]] = []
+    run: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if len(run) >= FOLD_SECTIONS:
+            ids = {s["id"] for s in run}
+            # a section's counts include its subsections': sum the outermost ones only
+            outer = [s for s in run if not any(s["id"].startswith(i + ".") for i in ids)]
+            rows.append([f"{run[0]['id']} - {run[-1]['id']}", f"{len(run)} sections: nothing to judge here", "-",
+                         "-", 0, 0, 0, sum(s["counts"]["not_applicable"] for s in outer),
+                         sum(s["counts"]["manual"] for s in outer)])
+        else:
+            rows.extend(_row(s["id"], s["title"], s) for s in run)
+        run.clear()
+
+    for section in sections:
+        if _nothing_judged(section):
+            run.append(section)
+            continue
+        flush()
+        rows.append(_row(section["id"], section["title"], section))
+    flush()
+    return rows
+
+
 def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     """The summary shown after an audit."""
     headers = ["section", "title", "score", "coverage", "pass", "fail", "error", "n/a", "manual"]
@@ -38,7 +76,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     for err in ev.get("errors", []):
         lines.append(f"  ! {safe_text(err.get('source'))}: {safe_text(err.get('message'), 200)}")
     for pack in results["packs"]:
-        rows = [_row(s["id"], s["title"], s) for s in pack["sections"]]
+        rows = _section_rows(pack["sections"])
         rows.append(_row("total", f"{pack['title']} {pack['version']}", pack))
         lines.append("")
         lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
