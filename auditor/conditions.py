@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import warnings
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any, NamedTuple
@@ -391,7 +392,7 @@ class Compare(Node):
         self.normalise = VALUE_TYPES[value_type] if value_type else None
         if op in _REGEX_OPS:
             try:
-                value = re.compile(str(value))
+                value = _regex(str(value))
             except re.error as exc:
                 raise InputError(f"invalid regular expression {value!r}: {exc}") from None
         elif self.normalise and needs_value and op not in _RAW_OPS:
@@ -437,6 +438,13 @@ class Flag(Compare):
         self.paths = (("flags",),)
 
 
+def _regex(pattern: str) -> re.Pattern[str]:
+    """re.compile, with its FutureWarnings ("possible nested set") kept off the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return re.compile(pattern)
+
+
 def _simple_schema(schema: Any) -> tuple[bool, list[tuple[Any, bool, Any]]] | None:
     """A schema of only ``type: object`` and ``patternProperties`` whose subschemas hold only
     ``type: string`` and ``pattern`` (what the packs use to judge annotations), as (object typed,
@@ -451,7 +459,7 @@ def _simple_schema(schema: Any) -> tuple[bool, list[tuple[Any, bool, Any]]] | No
             if not isinstance(sub, dict) or set(sub) - {"type", "pattern"} or sub.get("type", "string") != "string" \
                     or not isinstance(sub.get("pattern", ""), str):
                 return None
-            rules.append((re.compile(name), "type" in sub, re.compile(sub["pattern"]) if "pattern" in sub else None))
+            rules.append((_regex(name), "type" in sub, _regex(sub["pattern"]) if "pattern" in sub else None))
     except re.error:
         return None  # jsonschema's schema check names the bad pattern
     return "type" in schema, rules

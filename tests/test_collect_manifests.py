@@ -382,3 +382,43 @@ def test_terminal_table_folds_the_node_sections_a_manifests_audit_cannot_judge(t
     # the results file keeps every section
     results = json.loads(next(tmp_path.glob("*.results.json")).read_text())
     assert {"1.1", "4.2", "5.1"} <= {s["id"] for p in results["packs"] for s in p["sections"]}
+
+
+def test_text_without_an_alias_token_never_composes_to_shared_nodes():
+    """The plain builder (no memo, no alias limits) is used only when has_aliases() says the text
+    holds no alias: every way of writing an alias that libyaml composes must be caught."""
+    import itertools
+
+    import yaml
+
+    from auditor.safeyaml import has_aliases
+
+    anchors = ["a: &a [1, 2]\n", "- &a [1, 2]\n", "&a [1, 2]\n---\n", "[&a [1], ", "{a: &a [1], ", "a: &a\n  - 1\n",
+               "a: &a 1\n", "? &a k\n: v\n", "a:\t&a [1]\n", '{"a": &a [1], ']
+    contexts = ["b: *a", "b:\t*a", "b: [*a]", "b: [x,*a]", "b: {k: *a}", "b: {k:*a}", '{"k":*a}', "- *a", "-\t*a",
+                "? *a\n: v", "*a : v", "b: !!seq *a", "*a", "\t*a", "b: [ *a ]", "b: [x, *a, *a]", "b:\n  *a",
+                "b:\n  - *a", "b: {? *a : x}", "b: [? *a : x]", "b: \x85*a", "b: \u2028*a", "b: *a # c", "*a,", "*a]",
+                "*a}", " *a}", ",*a]", ", *a]"]
+    composed = shared = 0
+    for anchor, context in itertools.product(anchors, contexts):
+        text = anchor + context + "\n"
+        try:
+            nodes = [n for n in yaml.compose_all(text, Loader=yaml.CSafeLoader) if n is not None]
+        except yaml.YAMLError:
+            continue
+        composed += 1
+        seen: set[int] = set()
+        stack = list(nodes)
+        repeated = False
+        while stack and not repeated:
+            node = stack.pop()
+            repeated = id(node) in seen
+            seen.add(id(node))
+            if isinstance(node, yaml.MappingNode):
+                stack.extend(n for pair in node.value for n in pair)
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(node.value)
+        if repeated:
+            shared += 1
+            assert has_aliases(text), repr(text)
+    assert composed > 50 and shared > 50  # the check above was exercised
