@@ -102,9 +102,36 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def json_chunks(value: Any, sort_keys: bool = False, depth: int = 3) -> Iterator[str]:
+    """The compact JSON text of ``value`` (exactly as ``json.dumps(value, sort_keys=sort_keys,
+    separators=(",", ":"), ensure_ascii=False)``) in pieces: dicts and lists down to ``depth``
+    levels are opened, what lies below is encoded whole (by the C encoder). A 30 MB bundle is
+    hashed or written without ever being one 30 MB string (and a bytes copy of it) beside the
+    objects it encodes."""
+    if depth and isinstance(value, dict) and all(type(k) is str for k in value):
+        yield "{"
+        for n, key in enumerate(sorted(value) if sort_keys else value):
+            yield ("," if n else "") + json.dumps(key, ensure_ascii=False) + ":"
+            yield from json_chunks(value[key], sort_keys, depth - 1)
+        yield "}"
+    elif depth and isinstance(value, list):
+        yield "["
+        for n, item in enumerate(value):
+            if n:
+                yield ","
+            yield from json_chunks(item, sort_keys, depth - 1)
+        yield "]"
+    else:
+        yield json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+
+
 def content_sha256(doc: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, compact, UTF-8) of the bundle's content."""
     body = {k: doc[k] for k in ("kind", "schema_version", "metadata", "targets") if k in doc}
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    digest = hashlib.sha256()
+    for chunk in json_chunks(body, sort_keys=True):
+        digest.update(chunk.encode())
+    return digest.hexdigest()
 
 
 def utc_now() -> str:
@@ -165,19 +192,36 @@ def json_text(doc: Any) -> str:
 
 
 def write_json_atomic(path: str, doc: Any) -> None:
-    """Write JSON so the file is either complete or absent (temp file + rename)."""
-    write_text_atomic(path, json_text(doc))
+    """Write JSON so the file is either complete or absent (temp file + rename): the text of
+    :func:`json_text`, written in pieces (json_chunks), so a large document is never held twice."""
+    def write(fh: Any) -> None:
+        size = 0
+        for chunk in json_chunks(doc):
+            data = chunk.encode("utf-8")
+            size += len(data)
+            fh.write(data)
+        if size <= INDENT_LIMIT:  # small: indented for people after all
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        fh.write(b"\n")
+
+    _write_atomic(path, write)
 
 
 def write_text_atomic(path: str, text: str | bytes) -> None:
     """Write a file so it is either complete or absent (temp file in the same folder + rename)."""
+    _write_atomic(path, lambda fh: fh.write(text.encode("utf-8") if isinstance(text, str) else text))
+
+
+def _write_atomic(path: str, write: Any) -> None:
     directory = os.path.dirname(os.path.abspath(path)) or "."
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
+            write(fh)
         os.replace(tmp, path)
     except BaseException:
         try:

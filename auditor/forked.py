@@ -7,7 +7,8 @@ the child (it cannot be forked, dies, or sends something unreadable), :meth:`Chi
 returns None and the caller does that part itself: a fork can cost time, never results.
 
 A child is forked only for work worth it (the callers' thresholds) and while this process is
-small (MAX_FORK_RSS), since the child's copy-on-write pages grow as it touches shared objects.
+small (MAX_FORK_RSS), since the child's copy-on-write pages grow as it touches shared objects:
+peak memory figures stay those of one process.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Any
 # child encoding its results and this process decoding them, measured no faster.
 CHILD_SHARE = 0.5
 
-# Above this resident size a fork could double a large memory footprint: work stays in one process.
-MAX_FORK_RSS = 256 * 2**20
+# Above this resident size work stays in one process: a child touching the objects it judges
+# makes its own copies of their pages (reference counts), so a fork can add up to the size of
+# the evidence again. Below it, that is a few tens of megabytes at most.
+MAX_FORK_RSS = 128 * 2**20
 
 
 def usable_cpus() -> int:

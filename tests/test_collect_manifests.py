@@ -422,3 +422,22 @@ def test_text_without_an_alias_token_never_composes_to_shared_nodes():
             shared += 1
             assert has_aliases(text), repr(text)
     assert composed > 50 and shared > 50  # the check above was exercised
+
+
+def test_objects_no_target_judges_are_reduced_to_their_kind_as_they_are_read(tmp_path):
+    from auditor.collect.k8s_objects import counted_only
+
+    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "message": "x" * 1000}
+    assert counted_only(event) == {"kind": "Event", "apiVersion": "v1"}
+    assert counted_only({"kind": "ConfigMap"}) == {"kind": "ConfigMap"}  # no apiVersion is not invented
+    for kept in ({"apiVersion": "v1", "kind": "Pod"}, {"apiVersion": "apps/v1", "kind": "Deployment"},
+                 {"apiVersion": "v1", "kind": "ServiceAccount"}, {"apiVersion": "v1", "kind": "List", "items": []},
+                 {"kind": 5}, ["not", "a", "dict"]):
+        assert counted_only(kept) is kept
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        event, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "a"},
+                "spec": {"containers": [{"name": "c", "image": "i"}]}}]}))
+    collected = collect_manifests([str(dump)])
+    assert collected.targets["k8s.cluster"][0]["kinds"] == {"Event": 1, "Pod": 1}
+    assert _names(collected, "k8s.pod") == {"a/p"}

@@ -211,3 +211,26 @@ def test_diff_of_any_two_results(old, new):
     # A finding that fails now and passed (or was absent) before is new one way and resolved the
     # other; one that could not be judged before (error) is new, but an error is never "resolved".
     assert diff["summary"]["new_findings"] >= back["summary"]["resolved_findings"]
+
+
+# The evidence hash and large files are encoded in pieces: the pieces join to exactly json.dumps.
+_JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6)),
+                     lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                             st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+                     max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.booleans(), st.integers(min_value=0, max_value=4))
+def test_json_chunks_join_to_json_dumps(value, sort_keys, depth):
+    from auditor.evidence import json_chunks
+
+    expected = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+    assert "".join(json_chunks(value, sort_keys, depth)) == expected
+
+
+def test_json_chunks_leave_non_string_keys_to_the_encoder():
+    from auditor.evidence import json_chunks
+
+    value = {"a": {1: "x", "b": None}, "c": [{True: 1}]}
+    assert "".join(json_chunks(value)) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)

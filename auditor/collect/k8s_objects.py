@@ -176,6 +176,23 @@ def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str
                  "pod_metadata": meta})
 
 
+def counted_only(obj: Any) -> Any:
+    """An object of a kind no target judges (Event, ConfigMap, Service, custom resources...),
+    reduced to its kind and apiVersion, which is all :func:`objects_to_targets` reads of it (it
+    counts it). The manifests collector applies this as each object is decoded, so the Events and
+    ConfigMaps of a large dump are let go at once instead of being held until the end. Lists and
+    anything else are returned as they are."""
+    if isinstance(obj, dict):
+        kind = obj.get("kind")
+        if isinstance(kind, str) and kind not in KIND_TARGETS and kind != "Pod" and kind not in WORKLOAD_KINDS \
+                and not kind.endswith("List"):
+            slim: dict[str, Any] = {"kind": kind}
+            if "apiVersion" in obj:
+                slim["apiVersion"] = obj["apiVersion"]
+            return slim
+    return obj
+
+
 def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected: Collected, *,
                        cluster_name: str, version: dict[str, Any] | None = None,
                        forbidden: dict[str, str] | None = None, incomplete_kinds: dict[str, str] | None = None,

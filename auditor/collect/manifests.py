@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from auditor.collect.host import file_type
-from auditor.collect.k8s_objects import Location, objects_to_targets, paused_gc
+from auditor.collect.k8s_objects import Location, counted_only, objects_to_targets, paused_gc
 from auditor.evidence import SURROGATE_ESCAPE, Collected, without_lone_surrogates
 from auditor.forked import run_split
 from auditor.safeyaml import (
@@ -238,8 +238,9 @@ def _first_key(text: str, pos: int) -> int:
     return inner if inner < len(text) and text[inner] == '"' else pos
 
 
-def _json_array(text: str, pos: int, lines: _Lines) -> tuple[list[Any], list[int], int]:
-    """Decode the array at `pos` element by element, noting the line of each element."""
+def _json_array(text: str, pos: int, lines: _Lines, keep: Any = None) -> tuple[list[Any], list[int], int]:
+    """Decode the array at `pos` element by element, noting the line of each element; each
+    element is passed through `keep` (when given) as soon as it is decoded."""
     values: list[Any] = []
     value_lines: list[int] = []
     pos = _skip(text, pos + 1)
@@ -248,14 +249,14 @@ def _json_array(text: str, pos: int, lines: _Lines) -> tuple[list[Any], list[int
     while True:
         value_lines.append(lines.at(_first_key(text, pos)))
         value, pos = _DECODER.raw_decode(text, pos)
-        values.append(value)
+        values.append(value if keep is None else keep(value))
         pos = _skip(text, pos)
         if _expect(text, pos, ",]") == "]":
             return values, value_lines, pos + 1
         pos = _skip(text, pos + 1)
 
 
-def json_documents(text: str) -> list[tuple[Any, int, list[int] | None]]:
+def json_documents(text: str, keep: Any = None) -> list[tuple[Any, int, list[int] | None]]:
     """Like :func:`yaml_documents` for one JSON text (an object, a List, or an array of objects).
 
     The top-level object is walked key by key so that the elements of its `items` array are
@@ -265,7 +266,7 @@ def json_documents(text: str) -> list[tuple[Any, int, list[int] | None]]:
     lines = _Lines(text)
     pos = _skip(text, 0)
     if pos < len(text) and text[pos] == "[":
-        values, value_lines, end = _json_array(text, pos, lines)
+        values, value_lines, end = _json_array(text, pos, lines, keep)
         _end_of_text(text, end)
         return [(v, line, None) for v, line in zip(values, value_lines, strict=True)]
     if pos >= len(text) or text[pos] != "{":
@@ -283,7 +284,7 @@ def json_documents(text: str) -> list[tuple[Any, int, list[int] | None]]:
             _expect(text, pos, ":")
             pos = _skip(text, pos + 1)
             if key == "items" and pos < len(text) and text[pos] == "[":
-                doc[key], item_lines, pos = _json_array(text, pos, lines)
+                doc[key], item_lines, pos = _json_array(text, pos, lines, keep)
             else:
                 doc[key], pos = _DECODER.raw_decode(text, pos)
             pos = _skip(text, pos)
@@ -344,7 +345,7 @@ def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], er
     documents: Any
     if text.lstrip()[:1] in ("{", "["):
         try:
-            documents = json_documents(text)
+            documents = json_documents(text, keep=counted_only)  # objects no target judges: let go at once
         except (json.JSONDecodeError, RecursionError) as exc:
             if path.endswith(".json") or not isinstance(exc, json.JSONDecodeError):
                 is_json_error = isinstance(exc, json.JSONDecodeError)
@@ -369,12 +370,12 @@ def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], er
             lines = item_lines if item_lines is not None and len(item_lines) == len(items) else [line] * len(items)
             for item, item_line in zip(items, lines, strict=True):
                 if isinstance(item, dict) and isinstance(item.get("kind"), str):
-                    objects.append((item, (path, item_line)))
+                    objects.append((counted_only(item), (path, item_line)))
                     count += 1
                 else:
                     notes.append(f"{path} line {item_line}: list item is not a Kubernetes object, skipped")
             continue
-        objects.append((doc, (path, line)))
+        objects.append((counted_only(doc), (path, line)))
         count += 1
     return count
 
