@@ -338,3 +338,32 @@ def test_nan_and_infinity_never_reach_the_results(tmp_path):
     run = run_cli(["report", str(bad), "--format", "csv"])
     assert run.code == 2 and "NaN is not a JSON number" in run.stderr
     tally("inputs", 2)
+
+
+def test_a_namespace_that_is_not_text_is_shown_not_used_as_a_key(tmp_path):
+    """Found by the fuzzer (seed 11): `metadata.namespace: [a]` made the namespace counts crash."""
+    manifest = tmp_path / "odd.yaml"
+    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: [a, b]}\n"
+                        "spec: {containers: [{name: c, image: i}]}\n---\n"
+                        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: 7}\n"
+                        "spec: {template: {spec: {containers: [{name: c, image: i}]}}}\n")
+    run = run_cli(["audit", "--manifests", str(manifest), "-o", str(tmp_path / "out"), "--format", "json"])
+    assert run.code in (0, 1) and "Traceback" not in run.stderr, run.stderr[-2000:]
+    pods = {c["pack"] + ":" + c["id"]: c for c in json.loads(run.stdout)["controls"]}
+    names = {f["subject"]["name"] for c in pods.values() for f in c["findings"]}
+    assert '["a", "b"]/p' in names and "7/d" in names
+    tally("inputs", 1)
+
+
+def test_a_results_file_with_a_non_text_section_id_is_refused(tmp_path):
+    """Found by the fuzzer (seed 11): a section id that is a list passed the schema and crashed the diff."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "demo-results.json"),
+              encoding="utf-8") as fh:
+        doc = json.load(fh)
+    doc["packs"][0]["sections"][1]["id"] = [[["1.1"]]]
+    bad = tmp_path / "bad.results.json"
+    bad.write_text(json.dumps(doc))
+    run = run_cli(["diff", str(bad), str(bad)])
+    assert_one_line_error(run)
+    assert run.code == 2 and "bad.results.json" in run.stderr and "sections/1/id" in run.stderr, run.stderr
+    tally("inputs", 1)

@@ -11,6 +11,7 @@ the Pod-shaped view of a controller's template and one pod spec without its cont
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -176,6 +177,15 @@ def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str
                  "pod_metadata": meta})
 
 
+def _namespace_of(meta: dict[str, Any], default: str | None) -> str | None:
+    """metadata.namespace as text (a hand-written manifest may hold a list or a number there: it is
+    shown as written, never used as a key as it is), or `default` when unset or empty."""
+    namespace = meta.get("namespace")
+    if namespace is None or namespace == "":
+        return default
+    return namespace if isinstance(namespace, str) else json.dumps(namespace, ensure_ascii=False)
+
+
 def counted_only(obj: Any) -> Any:
     """An object of a kind no target judges (Event, ConfigMap, Service, custom resources...),
     reduced to its kind and apiVersion, which is all :func:`objects_to_targets` reads of it (it
@@ -229,7 +239,7 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
         if not isinstance(meta, dict):
             meta = {}
         name = str(meta.get("name") or meta.get("generateName") or "(unnamed)")
-        namespace = None if kind in CLUSTER_SCOPED else (meta.get("namespace") or default_namespace)
+        namespace = None if kind in CLUSTER_SCOPED else _namespace_of(meta, default_namespace)
         by_kind.setdefault(kind, []).append((obj, name, namespace, meta, where))
         if kind in WORKLOAD_KINDS:
             controllers.add((namespace, kind, name))
