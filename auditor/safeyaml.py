@@ -213,7 +213,7 @@ def json_key(key: Any) -> str:
     return "null" if key is None else str(key)
 
 
-def plain_constructor(loader: Any, scalars: dict[str, Any], guarded: bool) -> Any:
+def plain_constructor(scalars: dict[str, Any], guarded: bool) -> Any:
     """A function building the Python data of a composed document: dicts with string keys, lists
     and scalars, as PyYAML's safe constructor would (keys made strings as :func:`json_key`).
 
@@ -222,7 +222,6 @@ def plain_constructor(loader: Any, scalars: dict[str, Any], guarded: bool) -> An
     can use PyYAML's constructor for that document. ``guarded`` (for text that may hold aliases):
     shared nodes are built once, and the limits of :func:`check_node` are enforced on the way
     (depth, self-reference, alias expansion), so a hostile document is refused early."""
-    del loader
     str_tag, map_tag, seq_tag = _STR, _MAP, _SEQ
     scalar_node, mapping_node = yaml.ScalarNode, yaml.MappingNode
 

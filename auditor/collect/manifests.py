@@ -146,7 +146,7 @@ def yaml_documents(text: str, path: str, errors: list[str]) -> Iterator[tuple[An
     start, line_offset = 0, 0
     while True:
         loader = _Loader(text[start:] if start else text)
-        build = plain_constructor(loader, _scalars(loader), guarded)
+        build = plain_constructor(_scalars(loader), guarded)
         resume_after: int | None = None
         try:
             while True:
