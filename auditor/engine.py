@@ -161,17 +161,12 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
         return result
     target = control.target
     assert target is not None
-    # One control may judge several targets, comma-separated (Roles and ClusterRoles alike).
-    names = [name.strip() for name in target.split(",")]
     target_errors = evidence.get("metadata", {}).get("target_errors") or {}
-    broken = next((name for name in names if name in target_errors), None)
+    broken = next((name for name in control.target_names if name in target_errors), None)
     if broken is not None:
         result.update(status=ERROR, reason=f"{broken} was not collected: {target_errors[broken]}")
         return result
-    for name in names:
-        if name not in views:
-            views[name] = _views(evidence, name)
-    items = [pair for name in names for pair in views[name]]
+    items = _items(control, evidence, views)
     where, check = control.compile()
     expected = control.data.get("expected")
     findings = [f for f in (_judge(where, check, expected, view, subject) for view, subject in items) if f is not None]
@@ -211,19 +206,21 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
 PARALLEL_MIN_SUBJECTS = 4_000
 
 
-def _cost(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> int:
-    """Subjects the control will judge (building the views it needs on the way)."""
-    if control.assessment == "manual" or not control.target:
-        return 0
-    broken = evidence.get("metadata", {}).get("target_errors") or {}
-    total = 0
-    for name in (n.strip() for n in control.target.split(",")):
-        if name in broken:
-            continue
+def _items(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> list[Any]:
+    """(view, subject) pairs of every target the control judges; each target's views built once."""
+    for name in control.target_names:
         if name not in views:
             views[name] = _views(evidence, name)
-        total += len(views[name])
-    return total
+    return [pair for name in control.target_names for pair in views[name]]
+
+
+def _cost(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> int:
+    """Subjects the control will judge (building the views it needs on the way); 0 for a manual
+    control or one whose target was not collected (its verdict needs no judging)."""
+    broken = evidence.get("metadata", {}).get("target_errors") or {}
+    if control.assessment == "manual" or any(name in broken for name in control.target_names):
+        return 0
+    return len(_items(control, evidence, views))
 
 
 def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selection | None = None

@@ -307,6 +307,11 @@ class Control:
     def target(self) -> str | None:
         return self.data.get("target")
 
+    @property
+    def target_names(self) -> list[str]:
+        """The targets the control judges: one, or several comma-separated (Roles and ClusterRoles alike)."""
+        return [name.strip() for name in (self.target or "").split(",") if name.strip()]
+
     def compile(self, where_text: str = "") -> tuple[Any, Any]:
         """The compiled ``where`` and ``check`` conditions (None when absent), compiled once.
 
@@ -352,7 +357,7 @@ class Pack:
 
     def targets(self) -> set[str]:
         """Evidence targets the pack's automated controls judge."""
-        return {name.strip() for c in self.controls if c.target for name in c.target.split(",")}
+        return {name for c in self.controls for name in c.target_names}
 
     def section_title(self, section_id: str) -> str:
         for section in self.sections:
