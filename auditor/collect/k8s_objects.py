@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.evidence import Collected, paused_gc  # noqa: F401 (paused_gc: used by the collectors)
+from auditor.evidence import Collected
 
 Location = tuple[str, int]
 
@@ -177,6 +177,11 @@ def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str
                  "pod_metadata": meta})
 
 
+def judged_kind(kind: str) -> bool:
+    """Whether objects of this kind feed a target (pods and workloads feed k8s.pod and k8s.container)."""
+    return kind in KIND_TARGETS or kind == "Pod" or kind in WORKLOAD_KINDS
+
+
 def _namespace_of(meta: dict[str, Any], default: str | None) -> str | None:
     """metadata.namespace as text (a hand-written manifest may hold a list or a number there: it is
     shown as written, never used as a key as it is), or `default` when unset or empty."""
@@ -194,8 +199,7 @@ def counted_only(obj: Any) -> Any:
     anything else are returned as they are."""
     if isinstance(obj, dict):
         kind = obj.get("kind")
-        if isinstance(kind, str) and kind not in KIND_TARGETS and kind != "Pod" and kind not in WORKLOAD_KINDS \
-                and not kind.endswith("List"):
+        if isinstance(kind, str) and not judged_kind(kind) and not kind.endswith("List"):
             slim: dict[str, Any] = {"kind": kind}
             if "apiVersion" in obj:
                 slim["apiVersion"] = obj["apiVersion"]
@@ -227,7 +231,7 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
         if not isinstance(kind, str):
             continue
         kinds[kind] += 1
-        if kind not in KIND_TARGETS and kind != "Pod" and kind not in WORKLOAD_KINDS:
+        if not judged_kind(kind):
             continue
         if kind == "Secret":
             strip_secret(obj)

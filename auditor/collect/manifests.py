@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from auditor.collect.host import file_type
-from auditor.collect.k8s_objects import Location, counted_only, objects_to_targets, paused_gc
-from auditor.evidence import SURROGATE_ESCAPE, Collected, without_lone_surrogates
+from auditor.collect.k8s_objects import Location, counted_only, objects_to_targets
+from auditor.evidence import SURROGATE_ESCAPE, Collected, paused_gc, without_lone_surrogates
 from auditor.forked import run_split
 from auditor.safeyaml import (
     FastSafeLoader,
