@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
-from auditor.errors import AuditorError, ExitCode, InputError
+from auditor.common.errors import AuditorError, ExitCode, InputError
 
 FORMATS = ("table", "json", "oscal")
 TARGETS = ("docker", "node", "cluster", "manifests")
@@ -162,7 +162,7 @@ def _formats(text: str) -> list[str]:
 def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     import yaml
 
-    from auditor.safeyaml import safe_load
+    from auditor.common.safeyaml import safe_load
 
     out: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -180,7 +180,7 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _selection(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from auditor.engine import Selection
+    from auditor.judging.engine import Selection
 
     return Selection(packs=list(args.pack), sections=list(args.section), controls=list(args.control), level=args.level)
 
@@ -194,11 +194,13 @@ def _run_name(evidence: dict[str, Any], label: str) -> str:
 
 def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, label: str,
                          save_evidence: bool) -> int:
-    from auditor.engine import evaluate
-    from auditor.evidence import json_text, paused_gc, save_bundle, write_json_atomic
-    from auditor.frameworks import packs_and_frameworks
+    from auditor.common.jsonio import json_text, write_json_atomic
+    from auditor.evidence.bundle import save_bundle
+    from auditor.judging.engine import evaluate
+    from auditor.packs.frameworks import packs_and_frameworks
     from auditor.report.terminal import progress, render_table
-    from auditor.results import build_results
+    from auditor.results.document import build_results
+    from auditor.speed.gc_pause import paused_gc
 
     formats = _formats(args.format)
     selection = _selection(args)
@@ -250,9 +252,9 @@ def _write_audit_reports(results: dict[str, Any], args: argparse.Namespace, base
 
 def _prepare_run(args: argparse.Namespace) -> None:
     """Check gates and load waivers and baseline before any collection, so bad input fails first."""
-    from auditor.gates import Gates, parse_fail_on, parse_fail_under
-    from auditor.results import load_results
-    from auditor.waivers import load_waivers
+    from auditor.judging.gates import Gates, parse_fail_on, parse_fail_under
+    from auditor.judging.waivers import load_waivers
+    from auditor.results.document import load_results
 
     args.gates = Gates(fail_under=parse_fail_under(args.fail_under), fail_on=parse_fail_on(args.fail_on),
                        fail_on_regression=args.fail_on_regression)
@@ -265,14 +267,14 @@ def _prepare_run(args: argparse.Namespace) -> None:
 def _apply_waivers_and_baseline(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     """Waivers after evaluation (evaluation itself never sees them), then the comparison with the baseline."""
     if args.waiver_set is not None:
-        from auditor.waivers import apply_waivers, today_utc
+        from auditor.judging.waivers import apply_waivers, today_utc
 
         results = apply_waivers(results, args.waiver_set, today_utc())
-        from auditor.frameworks import refresh_frameworks
+        from auditor.judging.framework_scores import refresh_frameworks
 
         refresh_frameworks(results)  # requirement verdicts follow the waived control statuses
     if args.baseline_doc is not None:
-        from auditor.diff import diff_results
+        from auditor.results.diff import diff_results
 
         results["baseline"] = {"source": args.baseline, "diff": diff_results(args.baseline_doc, results)}
     return results
@@ -295,7 +297,7 @@ def _changes_text(results: dict[str, Any]) -> str:
 
 def _exit_code(results: dict[str, Any], gates: Any) -> int:
     """Exit code of a run: 3 (evidence incomplete) wins over 1 (a gate breached), then 0."""
-    from auditor.gates import breaches
+    from auditor.judging.gates import breaches
 
     breached = breaches(results, gates)
     for message in breached:
@@ -316,7 +318,8 @@ def _warn(message: str) -> None:
 
 
 def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]:
-    from auditor.evidence import Collected, build_bundle
+    from auditor.collect.collected import Collected
+    from auditor.evidence.bundle import build_bundle
 
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
@@ -345,7 +348,7 @@ def _interrupted_bundle(args: argparse.Namespace, collected: Any, sources: Seque
                         finished: Sequence[str]) -> dict[str, Any]:
     """The evidence of the sources that finished; the others' targets are marked as errors."""
     from auditor.collect.k8s_objects import TARGETS as K8S_TARGETS
-    from auditor.evidence import build_bundle
+    from auditor.evidence.bundle import build_bundle
 
     fed = {"docker": ("docker.daemon", "docker.container", "docker.image", "docker.network", "host.file",
                       "host.audit_path", "host.info"),
@@ -360,7 +363,7 @@ def _interrupted_bundle(args: argparse.Namespace, collected: Any, sources: Seque
 
 def _save_interrupted(evidence: dict[str, Any], path: str) -> int:
     """Save the evidence gathered before Ctrl-C (metadata.complete false) and exit 130."""
-    from auditor.evidence import save_bundle
+    from auditor.evidence.bundle import save_bundle
 
     save_bundle(evidence, path)
     _warn(f"{evidence['metadata']['incomplete_reason']}: the evidence gathered so far is in {path} "
@@ -399,8 +402,9 @@ def _run_collectors(args: argparse.Namespace, targets: Sequence[str], collected:
 
 def _collect_reachable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """No --target and no source option: every source that answers (see auditor/collect/discover.py)."""
+    from auditor.collect.collected import Collected
     from auditor.collect.discover import collect_reachable
-    from auditor.evidence import Collected, build_bundle
+    from auditor.evidence.bundle import build_bundle
 
     if not os.path.isdir(args.root):
         raise InputError(f"--root {args.root}: not a directory")
@@ -423,7 +427,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _formats(args.format)  # fail on a bad option before touching the system
     _prepare_run(args)
     if args.demo:
-        from auditor.evidence import load_bundle
+        from auditor.evidence.bundle import load_bundle
 
         return _evaluate_and_report(load_bundle(DEMO_EVIDENCE), args, "docker", save_evidence=False)
     if args.target is not None:
@@ -447,7 +451,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from auditor.evidence import save_bundle
+    from auditor.evidence.bundle import save_bundle
 
     if args.paths and args.source != "manifests":
         raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` does)")
@@ -467,7 +471,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from auditor.evidence import load_bundle
+    from auditor.evidence.bundle import load_bundle
 
     _prepare_run(args)
     evidence = load_bundle(args.evidence)
@@ -477,7 +481,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Render a results file in the chosen formats; touches no daemon or cluster."""
     from auditor.report.write import REPORT_FORMATS, write_reports
-    from auditor.results import load_results
+    from auditor.results.document import load_results
 
     chosen = [f.strip() for f in args.format.split(",") if f.strip()]
     known = ("table", *REPORT_FORMATS)
@@ -505,10 +509,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Compare two results files; exit 1 with --fail-on-regression when the newer one regressed."""
-    from auditor.diff import diff_results
-    from auditor.gates import regression_breaches
+    from auditor.judging.gates import regression_breaches
     from auditor.report.diff_table import render_diff_table
-    from auditor.results import load_results
+    from auditor.results.diff import diff_results
+    from auditor.results.document import load_results
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in ("table", "json", "html", "pdf")]
@@ -538,8 +542,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _validate_packs(paths: list[str]) -> int:
-    from auditor.frameworks import describe_frameworks, is_framework_dir
-    from auditor.packs import load_pack
+    from auditor.packs.frameworks import describe_frameworks, is_framework_dir
+    from auditor.packs.loader import load_pack
 
     for path in paths:
         if is_framework_dir(path):
@@ -556,8 +560,8 @@ def _validate_packs(paths: list[str]) -> int:
 def cmd_packs(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from auditor.frameworks import describe_frameworks, find_framework_paths
-    from auditor.packs import find_pack_paths, resolve_packs
+    from auditor.packs.frameworks import describe_frameworks, find_framework_paths
+    from auditor.packs.loader import find_pack_paths, resolve_packs
     from auditor.report.terminal import safe_text
 
     if args.packs_command == "list":
@@ -571,7 +575,7 @@ def cmd_packs(args: argparse.Namespace) -> int:
                                                        "mappings", "verified", "unsourced", "path"]))
         return ExitCode.SUCCESS
     if args.packs_command == "validate":
-        from auditor.pack_cache import bypass
+        from auditor.packs.cache import bypass
 
         paths = args.paths or [*find_pack_paths().values(), *find_framework_paths().values()]
         with bypass():  # validate the files themselves, not the shipped cache of them

@@ -23,7 +23,7 @@ import dockerd  # noqa: E402
 import scenario  # noqa: E402
 
 from auditor.collect.docker import collect_docker  # noqa: E402
-from auditor.evidence import build_bundle, save_bundle  # noqa: E402
+from auditor.evidence.bundle import build_bundle, save_bundle  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(HERE), "auditor", "data", "demo-evidence.json")
 DEMO_HOST = "demo-docker-host"

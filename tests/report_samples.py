@@ -86,9 +86,10 @@ def full_results(folder: str) -> dict:
     """
     import datetime as dt
 
-    from auditor.diff import diff_results
-    from auditor.frameworks import framework_results, resolve_frameworks
-    from auditor.waivers import apply_waivers, load_waivers
+    from auditor.judging.framework_scores import framework_results
+    from auditor.judging.waivers import apply_waivers, load_waivers
+    from auditor.packs.frameworks import resolve_frameworks
+    from auditor.results.diff import diff_results
 
     doc = demo_results()
     doc["frameworks"] = framework_results(doc["controls"], resolve_frameworks(None))

@@ -119,7 +119,7 @@ def test_collect_then_evaluate_with_no_daemon(tmp_path):
 
 
 def test_evidence_items_must_be_objects(tmp_path, capsys):
-    from auditor.evidence import content_sha256
+    from auditor.evidence.bundle import content_sha256
 
     doc = json.load(open(DEMO_EVIDENCE))
     doc["targets"]["docker.container"][3] = "oops"

@@ -13,7 +13,8 @@ from k8s_replay import ReplayServer, write_kubeconfig
 
 from auditor.cli import main
 from auditor.collect.cluster import KINDS, collect_cluster
-from auditor.evidence import build_bundle, canonical_json
+from auditor.common.jsonio import canonical_json
+from auditor.evidence.bundle import build_bundle
 
 CANARY = "CANARY-c4nary-db8f2e91-do-not-leak"
 CANARY_B64 = base64.b64encode(CANARY.encode()).decode()

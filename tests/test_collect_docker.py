@@ -15,7 +15,6 @@ from typing import Any
 import dockerd
 import pytest
 
-from auditor.argv import parse_flags
 from auditor.collect import host
 from auditor.collect.docker import (
     DOCKERD_BOOL_FLAGS,
@@ -27,7 +26,8 @@ from auditor.collect.docker import (
     redact_argv,
     redact_build_step,
 )
-from auditor.evidence import build_bundle
+from auditor.common.argv import parse_flags
+from auditor.evidence.bundle import build_bundle
 
 
 def only(collected: Any, target: str) -> dict[str, Any]:

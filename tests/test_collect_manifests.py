@@ -10,7 +10,8 @@ import pytest
 
 from auditor.cli import main
 from auditor.collect.manifests import MAX_FILE_BYTES, collect_manifests, json_documents
-from auditor.evidence import build_bundle, canonical_json
+from auditor.common.jsonio import canonical_json
+from auditor.evidence.bundle import build_bundle
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FOLDER = os.path.join(HERE, "fixtures", "manifests")
@@ -303,7 +304,7 @@ def test_parallel_reading_gives_what_serial_reading_gives(monkeypatch):
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
     serial = build_bundle(collect_manifests([FOLDER]))
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)  # however large the test process has grown
+    monkeypatch.setattr("auditor.speed.second_core.MAX_FORK_RSS", 2**62)  # however large the test process has grown
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
@@ -323,7 +324,7 @@ def test_a_failing_child_costs_time_not_data(monkeypatch, failure):
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 10**12)
     serial = build_bundle(collect_manifests([FOLDER]))
     monkeypatch.setattr(manifests, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)
+    monkeypatch.setattr("auditor.speed.second_core.MAX_FORK_RSS", 2**62)
     if failure == "exit":  # the child dies before writing anything
         monkeypatch.setattr(marshal, "dumps", lambda *_: os._exit(3))
     elif failure == "garbage":  # the child writes something that is not its results
@@ -391,7 +392,7 @@ def test_text_without_an_alias_token_never_composes_to_shared_nodes():
 
     import yaml
 
-    from auditor.safeyaml import has_aliases
+    from auditor.common.safeyaml import has_aliases
 
     anchors = ["a: &a [1, 2]\n", "- &a [1, 2]\n", "&a [1, 2]\n---\n", "[&a [1], ", "{a: &a [1], ", "a: &a\n  - 1\n",
                "a: &a 1\n", "? &a k\n: v\n", "a:\t&a [1]\n", '{"a": &a [1], ']

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auditor.conditions import OPS, EvalError, compile_condition
-from auditor.errors import InputError
+from auditor.common.errors import InputError
+from auditor.packs.conditions import OPS, EvalError, compile_condition
 
 ITEM = {
     "mode": "0640",
@@ -192,7 +192,7 @@ def test_simple_schemas_judge_as_jsonschema_does():
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from auditor.conditions import _simple_error, _simple_schema
+    from auditor.packs.conditions import _simple_error, _simple_schema
 
     keys = st.sampled_from(["container.apparmor.security.beta.kubernetes.io/app", "ab", "a", "b", "xb", "other"])
     values = st.one_of(st.sampled_from(["runtime/default", "localhost/p", "unconfined", "x1", ""]), st.integers(),
@@ -212,7 +212,7 @@ def test_simple_schemas_judge_as_jsonschema_does():
 
 
 def test_other_schemas_go_to_jsonschema():
-    from auditor.conditions import _simple_schema
+    from auditor.packs.conditions import _simple_schema
 
     for schema in ({"required": ["a"]}, {"type": "array"}, {"patternProperties": {"a": {"type": "integer"}}},
                    {"patternProperties": {"a": {"minLength": 1}}}, {"patternProperties": {"(": {}}}):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from controlfixtures import case_evidence, fixture_files, load_fixture
 
-from auditor.engine import evaluate_control
-from auditor.packs import find_pack_paths, load_pack
+from auditor.judging.engine import evaluate_control
+from auditor.packs.loader import find_pack_paths, load_pack
 
 PACKS = {pack_id: load_pack(path) for pack_id, path in find_pack_paths().items()}
 FILES = fixture_files()

@@ -11,11 +11,11 @@ from test_engine import bundle, container
 from tests_helpers import MINI_CONTROLS, mini_pack, write_pack
 
 from auditor.cli import DEMO_EVIDENCE, main
-from auditor.diff import diff_results, subject_identity
-from auditor.engine import evaluate
-from auditor.evidence import build_bundle, load_bundle
-from auditor.packs import find_pack_paths, load_pack, resolve_packs
-from auditor.results import build_results, results_schema, validate_results
+from auditor.evidence.bundle import build_bundle, load_bundle
+from auditor.judging.engine import evaluate
+from auditor.packs.loader import find_pack_paths, load_pack, resolve_packs
+from auditor.results.diff import diff_results, subject_identity
+from auditor.results.document import build_results, results_schema, validate_results
 
 
 def results_of(pack, containers, **kwargs) -> dict:

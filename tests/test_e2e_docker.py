@@ -13,10 +13,10 @@ import scenario
 
 from auditor.cli import main
 from auditor.collect.docker import collect_docker
-from auditor.engine import evaluate
-from auditor.evidence import build_bundle
-from auditor.packs import find_pack_paths, load_pack
-from auditor.results import build_results, validate_results
+from auditor.evidence.bundle import build_bundle
+from auditor.judging.engine import evaluate
+from auditor.packs.loader import find_pack_paths, load_pack
+from auditor.results.document import build_results, validate_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.docker]
 PACK = "cis-docker-1.6.0"

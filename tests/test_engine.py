@@ -8,10 +8,11 @@ import json
 import pytest
 from tests_helpers import mini_pack
 
-from auditor.engine import Selection, evaluate
-from auditor.errors import InputError
-from auditor.evidence import Collected, build_bundle
-from auditor.results import build_results, validate_results
+from auditor.collect.collected import Collected
+from auditor.common.errors import InputError
+from auditor.evidence.bundle import build_bundle
+from auditor.judging.engine import Selection, evaluate
+from auditor.results.document import build_results, validate_results
 
 
 def bundle(containers, target_errors=None, daemon=None):
@@ -119,7 +120,7 @@ def _all_packs_on_the_manifests():
     import os
 
     from auditor.collect.manifests import collect_manifests
-    from auditor.packs import resolve_packs
+    from auditor.packs.loader import resolve_packs
 
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "manifests")
     evidence = build_bundle(collect_manifests([folder]))
@@ -136,12 +137,12 @@ def test_parallel_evaluation_gives_the_serial_verdicts(monkeypatch, failure):
     import marshal
     import os
 
-    import auditor.engine as engine
+    import auditor.judging.engine as engine
 
     evidence, packs = _all_packs_on_the_manifests()
     serial = _verdicts(evaluate(evidence, packs))
     monkeypatch.setattr(engine, "PARALLEL_MIN_SUBJECTS", 0)
-    monkeypatch.setattr("auditor.forked.MAX_FORK_RSS", 2**62)
+    monkeypatch.setattr("auditor.speed.second_core.MAX_FORK_RSS", 2**62)
     forks = []
     real_fork = os.fork
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())

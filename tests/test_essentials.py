@@ -6,9 +6,10 @@ import copy
 
 from controlfixtures import load_base
 
-from auditor.engine import evaluate
-from auditor.evidence import Collected, build_bundle
-from auditor.packs import find_pack_paths, load_pack
+from auditor.collect.collected import Collected
+from auditor.evidence.bundle import build_bundle
+from auditor.judging.engine import evaluate
+from auditor.packs.loader import find_pack_paths, load_pack
 
 
 def _bundle(collected_at: str | None, started: str, created: str) -> dict:

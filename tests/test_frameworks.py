@@ -10,23 +10,22 @@ import pytest
 import yaml
 
 from auditor.cli import DEMO_EVIDENCE, main
-from auditor.engine import evaluate
-from auditor.errors import InputError
-from auditor.evidence import Collected, build_bundle, load_bundle
-from auditor.frameworks import (
-    REQUIREMENT_STATUSES,
+from auditor.collect.collected import Collected
+from auditor.common.errors import InputError
+from auditor.evidence.bundle import build_bundle, load_bundle
+from auditor.judging.engine import evaluate
+from auditor.judging.framework_scores import REQUIREMENT_STATUSES, refresh_frameworks, requirement_verdict
+from auditor.packs.frameworks import (
     PackIndex,
     find_framework_paths,
     framework_schema,
     load_framework,
     packs_and_frameworks,
-    refresh_frameworks,
-    requirement_verdict,
     resolve_frameworks,
 )
 from auditor.report.oscal import control_token, oscal_schema, render_oscal, validate_oscal
 from auditor.report.terminal import render_table
-from auditor.results import build_results, validate_results
+from auditor.results.document import build_results, validate_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden", "demo-frameworks.json")
@@ -93,8 +92,8 @@ def test_builtin_frameworks_load_and_count(frameworks):
 
 
 def test_builtin_frameworks_validate_from_their_yaml():
-    from auditor.frameworks import PackIndex, resolve_frameworks
-    from auditor.pack_cache import bypass
+    from auditor.packs.cache import bypass
+    from auditor.packs.frameworks import PackIndex, resolve_frameworks
 
     with bypass():  # the files themselves against the schema, not the shipped cache of them
         parsed = resolve_frameworks(None, PackIndex())

@@ -8,8 +8,8 @@ import os
 import pytest
 
 from auditor.cli import DEMO_EVIDENCE, main
-from auditor.evidence import content_sha256
-from auditor.results import load_results
+from auditor.evidence.bundle import content_sha256
+from auditor.results.document import load_results
 
 PACK = ["--pack", "cis-docker-1.6.0"]  # the demo's score (28.7) stays put when other packs are added
 

@@ -9,10 +9,10 @@ import json
 import os
 
 from auditor.cli import DEMO_EVIDENCE
-from auditor.engine import evaluate
-from auditor.evidence import load_bundle
-from auditor.packs import resolve_packs
-from auditor.results import build_results, validate_results
+from auditor.evidence.bundle import load_bundle
+from auditor.judging.engine import evaluate
+from auditor.packs.loader import resolve_packs
+from auditor.results.document import build_results, validate_results
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "demo-results.json")
 

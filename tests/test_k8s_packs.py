@@ -18,8 +18,8 @@ import sys
 import pytest
 
 from auditor.cli import main
-from auditor.engine import evaluate_control
-from auditor.packs import find_pack_paths, load_pack
+from auditor.judging.engine import evaluate_control
+from auditor.packs.loader import find_pack_paths, load_pack
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFESTS = os.path.join(HERE, "fixtures", "manifests-verdicts")

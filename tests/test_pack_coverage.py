@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from auditor.packs import find_pack_paths, load_pack
+from auditor.packs.loader import find_pack_paths, load_pack
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "reference", "cis-docker-1.6.0.csv"))

@@ -10,15 +10,15 @@ import pytest
 from tests_helpers import write_pack
 
 from auditor.cli import main
-from auditor.errors import InputError
-from auditor.packs import controls_schema, find_pack_paths, load_pack, pack_schema
+from auditor.common.errors import InputError
+from auditor.packs.loader import controls_schema, find_pack_paths, load_pack, pack_schema
 
 SCHEMAS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "auditor", "schemas")
 
 
 @pytest.mark.parametrize("pack_id", sorted(find_pack_paths()))
 def test_every_builtin_pack_validates(pack_id):
-    from auditor.pack_cache import bypass
+    from auditor.packs.cache import bypass
 
     with bypass():  # the YAML itself, validated and compiled (not the shipped cache)
         pack = load_pack(find_pack_paths()[pack_id])
@@ -121,20 +121,20 @@ def test_pack_copy_outside_the_checkout_loads(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# the shipped cache of validated built-in files (auditor/pack_cache.py)
+# the shipped cache of validated built-in files (auditor/packs/cache.py)
 
 def test_shipped_pack_cache_is_current():
-    from auditor import pack_cache
+    from auditor.packs import cache as pack_cache
 
     with open(pack_cache.CACHE_FILE, encoding="utf-8") as fh:
         shipped = fh.read()
     assert shipped == pack_cache.render(pack_cache.build()), \
-        "a pack or framework file changed: regenerate with `python3 -m auditor.pack_cache`"
+        "a pack or framework file changed: regenerate with `python3 -m auditor.packs.cache`"
 
 
 @pytest.mark.parametrize("pack_id", sorted(find_pack_paths()))
 def test_cached_and_parsed_packs_load_the_same(pack_id):
-    from auditor import pack_cache
+    from auditor.packs import cache as pack_cache
 
     cached = load_pack(find_pack_paths()[pack_id])
     with pack_cache.bypass():
@@ -156,7 +156,7 @@ def test_an_edited_copy_of_a_builtin_pack_is_validated_not_taken_from_the_cache(
 
 
 def test_a_cached_control_with_a_bad_parameter_fails_at_load(tmp_path):
-    from auditor.packs import resolve_packs
+    from auditor.packs.loader import resolve_packs
 
     with pytest.raises(InputError, match="parameter"):
         resolve_packs(["cis-docker-1.6.0"], {"cis-docker-1.6.0": {"no_such_parameter": 1}})

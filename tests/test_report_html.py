@@ -149,7 +149,7 @@ def test_hostile_requirement_titles_and_waiver_reasons_stay_text(tmp_path):
 
 
 def test_diff_command_writes_html_and_pdf_reports(tmp_path, capsys):
-    from auditor.diff import diff_results
+    from auditor.results.diff import diff_results
 
     old, new = tmp_path / "old.results.json", tmp_path / "new.results.json"
     old.write_text(json.dumps(baseline_results()))

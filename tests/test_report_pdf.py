@@ -156,7 +156,7 @@ def test_frameworks_waivers_and_changes_in_the_pdf(tmp_path):
 
 @needs_poppler
 def test_diff_command_pdf_holds_the_deltas_and_attaches_the_diff(tmp_path):
-    from auditor.diff import diff_results
+    from auditor.results.diff import diff_results
 
     old, new = tmp_path / "old.results.json", tmp_path / "new.results.json"
     old.write_text(json.dumps(baseline_results()))

@@ -19,7 +19,7 @@ import nodetree
 import pytest
 from fuzz.hostile import BIG, HOSTILE, RAW_MARKUP, assert_one_line_error, run_cli, tally
 
-from auditor.evidence import content_sha256
+from auditor.evidence.bundle import content_sha256
 
 DEMO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "auditor", "data",
                     "demo-evidence.json")

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from auditor.conditions import OPS, VALUE_TYPES, EvalError, Outcome, compile_condition
-from auditor.diff import diff_results
-from auditor.errors import InputError
-from auditor.evidence import Collected, build_bundle, content_sha256, load_bundle
-from auditor.packs import condition_schema, load_pack
+from auditor.collect.collected import Collected
+from auditor.common.errors import InputError
+from auditor.evidence.bundle import build_bundle, content_sha256, load_bundle
+from auditor.packs.conditions import OPS, VALUE_TYPES, EvalError, Outcome, compile_condition
+from auditor.packs.loader import condition_schema, load_pack
+from auditor.results.diff import diff_results
 
 # Hypothesis keeps caches in ./.hypothesis; the suite leaves nothing in the checkout.
 _HOME = tempfile.mkdtemp(prefix="auditor-hypothesis-")
@@ -223,14 +224,14 @@ _JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.float
 @settings(max_examples=300, deadline=None)
 @given(_JSON, st.booleans(), st.integers(min_value=0, max_value=4))
 def test_json_chunks_join_to_json_dumps(value, sort_keys, depth):
-    from auditor.evidence import json_chunks
+    from auditor.common.jsonio import json_chunks
 
     expected = json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
     assert "".join(json_chunks(value, sort_keys, depth)) == expected
 
 
 def test_json_chunks_leave_non_string_keys_to_the_encoder():
-    from auditor.evidence import json_chunks
+    from auditor.common.jsonio import json_chunks
 
     value = {"a": {1: "x", "b": None}, "c": [{True: 1}]}
     assert "".join(json_chunks(value)) == json.dumps(value, separators=(",", ":"), ensure_ascii=False)

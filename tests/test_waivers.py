@@ -12,11 +12,11 @@ import pytest
 from test_engine import bundle, container
 from tests_helpers import MINI_CONTROLS, mini_pack, write_pack
 
-from auditor.engine import evaluate
-from auditor.errors import InputError
-from auditor.packs import load_pack
-from auditor.results import build_results, validate_results
-from auditor.waivers import SCHEMA_PATH, apply_waivers, load_waivers, waivers_schema
+from auditor.common.errors import InputError
+from auditor.judging.engine import evaluate
+from auditor.judging.waivers import SCHEMA_PATH, apply_waivers, load_waivers, waivers_schema
+from auditor.packs.loader import load_pack
+from auditor.results.document import build_results, validate_results
 
 DAY = dt.date(2026, 6, 30)
 
@@ -208,8 +208,8 @@ def test_missing_file(tmp_path):
 
 def test_framework_verdicts_follow_the_waivers(tmp_path):
     from auditor.cli import DEMO_EVIDENCE
-    from auditor.evidence import load_bundle
-    from auditor.frameworks import packs_and_frameworks
+    from auditor.evidence.bundle import load_bundle
+    from auditor.packs.frameworks import packs_and_frameworks
 
     evidence = load_bundle(DEMO_EVIDENCE)
     packs, frameworks = packs_and_frameworks([], [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from auditor.packs import Pack, load_pack
+from auditor.packs.loader import Pack, load_pack
 
 MINI_CONTROLS = """\
 controls:

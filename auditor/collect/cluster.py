@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.collect.collected import Collected
 from auditor.collect.k8s_objects import TARGETS, objects_to_targets, strip_secret, targets_of_kind
-from auditor.evidence import Collected, paused_gc
+from auditor.speed.gc_pause import paused_gc
 
 SOURCE = "k8s.api"
 WORKERS = 4

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from auditor.evidence import Collected
+from auditor.collect.collected import Collected
 
 
 def docker_unreachable(docker_host: str | None, timeout: float) -> str | None:

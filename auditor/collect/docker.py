@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.argv import parse_flags
 from auditor.collect import host
-from auditor.evidence import Collected
+from auditor.collect.collected import Collected
+from auditor.common.argv import parse_flags
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 DEFAULT_SOCKET = "/var/run/docker.sock"

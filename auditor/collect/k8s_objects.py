@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from auditor.evidence import Collected
+from auditor.collect.collected import Collected
 
 Location = tuple[str, int]
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import yaml
 
+from auditor.collect.collected import Collected
 from auditor.collect.host import file_type
 from auditor.collect.k8s_objects import Location, counted_only, objects_to_targets
-from auditor.evidence import SURROGATE_ESCAPE, Collected, paused_gc, without_lone_surrogates
-from auditor.forked import run_split
-from auditor.safeyaml import (
+from auditor.common.jsonio import SURROGATE_ESCAPE, without_lone_surrogates
+from auditor.common.safeyaml import (
     FastSafeLoader,
     Unsupported,
     YamlLimitError,
@@ -37,6 +37,8 @@ from auditor.safeyaml import (
     located,
     plain_constructor,
 )
+from auditor.speed.gc_pause import paused_gc
+from auditor.speed.second_core import run_split
 
 MAX_FILE_BYTES = 64 * 2**20
 EXTENSIONS = (".yaml", ".yml", ".json")
@@ -61,7 +63,7 @@ def _text_scalar(loader: yaml.CSafeLoader, node: yaml.Node) -> Any:
 class _Loader(FastSafeLoader):
     """libyaml, safe tags only; values kept JSON-shaped so the bundle can always be written.
 
-    Documents are built by :func:`auditor.safeyaml.plain_constructor` (the same data, about
+    Documents are built by :func:`auditor.common.safeyaml.plain_constructor` (the same data, about
     twice as fast); these constructors serve the documents it leaves to PyYAML (merge keys,
     sets, unusual tags)."""
 
@@ -430,7 +432,7 @@ def _regular_size(path: str) -> int | None:
 
 def read_files(jobs: list[tuple[str, bool]]) -> list[FileResult]:
     """Read every (file, named) job, in order. With at least PARALLEL_MIN_BYTES of regular files,
-    a forked child reads about half of the bytes (auditor/forked.py; a failing child costs time,
+    a forked child reads about half of the bytes (auditor/speed/second_core.py; a failing child costs time,
     not data). Pipes, devices and unreadable paths are read by this process only."""
     sizes = [_regular_size(file) for file, _named in jobs]
     return run_split(jobs, [size or 0 for size in sizes], lambda job: _read_one(*job), PARALLEL_MIN_BYTES,

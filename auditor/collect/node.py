@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from auditor.argv import parse_flags
 from auditor.collect import host
-from auditor.evidence import Collected
+from auditor.collect.collected import Collected
+from auditor.common.argv import parse_flags
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet", "kube-proxy")
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -84,7 +84,7 @@ def read_yaml(root: str, path: str) -> tuple[Any, str | None, bool]:
         return None, None, False
     except OSError as exc:
         return None, f"{path}: cannot read: {exc.strerror or exc}", True
-    from auditor.safeyaml import YamlLimitError, located, safe_load
+    from auditor.common.safeyaml import YamlLimitError, located, safe_load
 
     try:
         return safe_load(text, path), None, True

@@ -1,4 +1,4 @@
-"""A diff document (auditor.diff.diff_results) as the HTML and PDF renderers show it.
+"""A diff document (auditor.results.diff.diff_results) as the HTML and PDF renderers show it.
 
 Used twice: the "Changes since baseline" chapter of a report (``results["baseline"]``) and the
 report of ``auditor diff --format html,pdf``. Both read the diff document only (docs/diff.md).

@@ -1,4 +1,4 @@
-"""Terminal rendering of a diff (auditor.diff.diff_results): score deltas, then what changed."""
+"""Terminal rendering of a diff (auditor.results.diff.diff_results): score deltas, then what changed."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ from typing import Any
 
 
 def _formulas() -> tuple[str, str]:
-    """The framework score and coverage formulas, as the code computes them (auditor.frameworks)."""
-    from auditor.frameworks import COVERAGE_FORMULA, SCORE_FORMULA
+    """The framework score and coverage formulas, as the code computes them (auditor.packs.frameworks)."""
+    from auditor.judging.framework_scores import COVERAGE_FORMULA, SCORE_FORMULA
 
     return SCORE_FORMULA, COVERAGE_FORMULA
 

@@ -84,5 +84,5 @@ def render_diff_markup(diff: dict[str, Any], *, pdf: bool, diff_bytes: bytes | N
 
 def render_diff_html(diff: dict[str, Any], *, diff_bytes: bytes | None = None,
                      names: tuple[str, str] = ("OLD", "NEW"), diff_name: str = "diff.json") -> str:
-    """The HTML report of a diff document (auditor.diff.diff_results), as one self-contained page."""
+    """The HTML report of a diff document (auditor.results.diff.diff_results), as one self-contained page."""
     return render_diff_markup(diff, pdf=False, diff_bytes=diff_bytes, names=names, diff_name=diff_name)

@@ -27,7 +27,7 @@ import uuid
 from typing import Any
 
 from auditor import __version__
-from auditor.errors import InputError
+from auditor.common.errors import InputError
 
 OSCAL_VERSION = "1.0.6"
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",

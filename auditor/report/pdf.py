@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from auditor.evidence import paused_gc
 from auditor.report.html import ASSETS, render_diff_markup, render_report_markup
+from auditor.speed.gc_pause import paused_gc
 
 # base_url of the document: relative URLs in print.css (fonts/...) resolve to our assets folder.
 ASSETS_URL = "file://" + ASSETS.rstrip("/") + "/"
@@ -92,7 +92,7 @@ def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
 def render_diff_pdf(diff: dict[str, Any], *, diff_bytes: bytes | None = None,
                     names: tuple[str, str] = ("OLD", "NEW"), diff_name: str = "diff.json",
                     refused: list[str] | None = None) -> bytes:
-    """The PDF/A-3b report of a diff document (auditor.diff.diff_results), with the diff JSON attached."""
+    """The PDF/A-3b report of a diff document (auditor.results.diff.diff_results), with the diff JSON attached."""
     from auditor.report.changes_view import serialize_diff
 
     data = diff_bytes if diff_bytes is not None else serialize_diff(diff)

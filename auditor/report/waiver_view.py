@@ -1,6 +1,6 @@
 """The waivers of a results document as the HTML and PDF reports show them.
 
-Read from ``results["waivers"]`` (written by ``auditor.waivers.apply_waivers``, docs/waivers.md):
+Read from ``results["waivers"]`` (written by ``auditor.judging.waivers.apply_waivers``, docs/waivers.md):
 which waivers were applied, which had expired (their findings stay failures) and which covered
 nothing. A waiver record on a finding becomes one line: who accepted what, why, ticket and expiry.
 """

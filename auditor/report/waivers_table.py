@@ -1,4 +1,4 @@
-"""Terminal summary of the waivers applied to a results document (auditor.waivers.apply_waivers)."""
+"""Terminal summary of the waivers applied to a results document (auditor.judging.waivers.apply_waivers)."""
 
 from __future__ import annotations
 

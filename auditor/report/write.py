@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from auditor.evidence import write_text_atomic
+from auditor.common.jsonio import write_text_atomic
 
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
 EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": ".junit.xml", "sarif": ".sarif",

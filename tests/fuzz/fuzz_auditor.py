@@ -9,7 +9,7 @@ flips, inserted hostile tokens (aliases, brackets, NUL, escapes, surrogates, hug
 splices, truncations, and structural JSON mutations (values swapped for deep, huge, NaN,
 wrong-typed ones).
 
-A case is "ok" when the code returns or raises auditor.errors.InputError (a one-line error);
+A case is "ok" when the code returns or raises auditor.common.errors.InputError (a one-line error);
 anything else is a crash, recorded with its input under --out. A case over --case-timeout
 seconds is a hang. Cases run in a worker process watched by this one, so a segmentation fault
 or a runaway allocation is caught and recorded too (the worker is restarted).
@@ -114,9 +114,9 @@ class Targets:
     """The code under test, with its seeds."""
 
     def __init__(self, work: str) -> None:
-        from auditor.evidence import load_bundle
-        from auditor.frameworks import packs_and_frameworks
-        from auditor.packs import find_pack_paths
+        from auditor.evidence.bundle import load_bundle
+        from auditor.packs.frameworks import packs_and_frameworks
+        from auditor.packs.loader import find_pack_paths
 
         self.work = work
         self.last = b""  # the input of the case running now (saved when it fails)
@@ -136,7 +136,7 @@ class Targets:
         del find_pack_paths
         import jsonschema
 
-        from auditor.packs import condition_schema
+        from auditor.packs.loader import condition_schema
 
         self.condition_validator = jsonschema.Draft202012Validator({**condition_schema(),
                                                                     "$ref": "#/$defs/condition"})
@@ -150,7 +150,7 @@ class Targets:
 
     # -- pack loader
     def case_pack(self, rng: random.Random) -> bytes:
-        from auditor.packs import load_pack
+        from auditor.packs.loader import load_pack
 
         data = self.last = mutate_bytes(rng, rng.choice(self.pack_seeds), self.pack_seeds)
         with open(os.path.join(self.pack_dir, "pack.yaml"), "w", encoding="utf-8") as fh:
@@ -164,7 +164,8 @@ class Targets:
     # -- manifests collector (never raises), then the bundle must be writable
     def case_manifests(self, rng: random.Random) -> bytes:
         from auditor.collect.manifests import collect_manifests
-        from auditor.evidence import build_bundle, json_text
+        from auditor.common.jsonio import json_text
+        from auditor.evidence.bundle import build_bundle
 
         data = self.last = mutate_bytes(rng, rng.choice(self.manifest_seeds), self.manifest_seeds)
         path = os.path.join(self.work, "m" + rng.choice((".yaml", ".json")))
@@ -178,7 +179,7 @@ class Targets:
     def case_evidence(self, rng: random.Random) -> bytes:
         import copy
 
-        from auditor.evidence import content_sha256, load_bundle
+        from auditor.evidence.bundle import content_sha256, load_bundle
 
         doc = mutate_json(rng, copy.deepcopy(self.demo))
         if rng.random() < 0.8 and isinstance(doc, dict):
@@ -200,14 +201,14 @@ class Targets:
         return data
 
     def _evaluate_and_render(self, evidence: dict[str, Any], rng: random.Random) -> None:
-        from auditor.engine import evaluate
-        from auditor.evidence import json_text
+        from auditor.common.jsonio import json_text
+        from auditor.judging.engine import evaluate
         from auditor.report.csv_report import render_csv
         from auditor.report.junit import render_junit
         from auditor.report.oscal import render_oscal
         from auditor.report.sarif import render_sarif
         from auditor.report.terminal import render_table
-        from auditor.results import build_results, validate_results
+        from auditor.results.document import build_results, validate_results
 
         results = build_results(evidence, evaluate(evidence, self.packs), frameworks=self.frameworks)
         text = json_text(results)
@@ -223,7 +224,7 @@ class Targets:
 
     # -- waivers
     def case_waivers(self, rng: random.Random) -> bytes:
-        from auditor.waivers import load_waivers
+        from auditor.judging.waivers import load_waivers
 
         data = self.last = mutate_bytes(rng, self.waiver_seed, [self.waiver_seed, *self.pack_seeds[:3]])
         path = os.path.join(self.work, "w.yaml")
@@ -234,7 +235,7 @@ class Targets:
             import copy
             import datetime as dt
 
-            from auditor.waivers import apply_waivers
+            from auditor.judging.waivers import apply_waivers
 
             apply_waivers(copy.deepcopy(self.results), waivers, dt.date(2026, 1, 1))
         return data
@@ -243,9 +244,9 @@ class Targets:
     def case_diff(self, rng: random.Random) -> bytes:
         import copy
 
-        from auditor.diff import diff_results
         from auditor.report.diff_table import render_diff_table
-        from auditor.results import load_results
+        from auditor.results.diff import diff_results
+        from auditor.results.document import load_results
 
         new = mutate_json(rng, copy.deepcopy(self.results))
         data = self.last = json.dumps(new).encode()
@@ -262,7 +263,7 @@ class Targets:
 
     # -- condition compiler and evaluator
     def case_conditions(self, rng: random.Random) -> bytes:
-        from auditor.conditions import OPS, VALUE_TYPES, EvalError, compile_condition
+        from auditor.packs.conditions import OPS, VALUE_TYPES, EvalError, compile_condition
 
         def leaf() -> dict[str, Any]:
             cond: dict[str, Any] = {rng.choice(("key", "key", "flag")): rng.choice(
@@ -305,7 +306,7 @@ class Targets:
 
 def _expect_input_error(fn: Any, *args: Any) -> Any:
     """fn(*args), or None when it raised InputError (the documented one-line failure)."""
-    from auditor.errors import InputError
+    from auditor.common.errors import InputError
 
     try:
         return fn(*args)

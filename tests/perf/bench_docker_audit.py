@@ -84,10 +84,10 @@ def main() -> None:
         t_full = timed(audit, args.repeat)
 
         from auditor.collect.docker import collect_docker
-        from auditor.engine import evaluate
-        from auditor.evidence import build_bundle, load_bundle, save_bundle
-        from auditor.packs import resolve_packs
-        from auditor.results import build_results
+        from auditor.evidence.bundle import build_bundle, load_bundle, save_bundle
+        from auditor.judging.engine import evaluate
+        from auditor.packs.loader import resolve_packs
+        from auditor.results.document import build_results
 
         start = time.perf_counter()
         evidence = build_bundle(collect_docker(docker_host=host))

@@ -38,7 +38,7 @@ GOLDEN = os.path.join(ROOT, "tests", "golden", "demo-results.json")
 
 def synthetic_results(findings: int = 5000, packs: int = 4) -> dict[str, Any]:
     """A valid results document with ``packs`` packs and about ``findings`` findings."""
-    from auditor.scoring import in_section, score_controls
+    from auditor.judging.scoring import in_section, score_controls
 
     with open(GOLDEN, encoding="utf-8") as fh:
         demo = json.load(fh)
@@ -93,9 +93,10 @@ def add_frameworks_waivers_baseline(doc: dict[str, Any]) -> dict[str, Any]:
     import datetime as dt
     import tempfile
 
-    from auditor.diff import diff_results
-    from auditor.frameworks import framework_results, resolve_frameworks
-    from auditor.waivers import apply_waivers, load_waivers
+    from auditor.judging.framework_scores import framework_results
+    from auditor.judging.waivers import apply_waivers, load_waivers
+    from auditor.packs.frameworks import resolve_frameworks
+    from auditor.results.diff import diff_results
 
     old = copy.deepcopy(doc)
     for control in old["controls"][:40]:  # the baseline passed a few controls that fail now
@@ -149,7 +150,7 @@ def main() -> int:
     from auditor.report.junit import render_junit
     from auditor.report.pdf import render_pdf
     from auditor.report.sarif import render_sarif
-    from auditor.results import validate_results
+    from auditor.results.document import validate_results
 
     doc = synthetic_results(args.findings, args.packs)
     if not args.plain:

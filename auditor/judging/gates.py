@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auditor.errors import InputError
-from auditor.packs import SEVERITIES
+from auditor.common.errors import InputError
+from auditor.packs.loader import SEVERITIES
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.conditions import AS_OF, EvalError, Outcome, parse_timestamp
-from auditor.packs import Control, Pack
+from auditor.packs.conditions import AS_OF, EvalError, Outcome, parse_timestamp
+from auditor.packs.loader import Control, Pack
 
 PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applicable", "manual"
 STATUSES = (PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL)
@@ -202,7 +202,7 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     return result
 
 
-# Below this many subjects to judge, a second process (auditor/forked.py) costs more than it saves.
+# Below this many subjects to judge, a second process (auditor/speed/second_core.py) costs more than it saves.
 PARALLEL_MIN_SUBJECTS = 4_000
 
 
@@ -228,8 +228,8 @@ def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selecti
     """Evaluate every selected control of every pack; views are built once per target.
 
     With at least PARALLEL_MIN_SUBJECTS subjects to judge, a forked child judges about half of
-    the controls (auditor/forked.py): the verdicts are the same, in the same order."""
-    from auditor.forked import run_split
+    the controls (auditor/speed/second_core.py): the verdicts are the same, in the same order."""
+    from auditor.speed.second_core import run_split
 
     selection = selection or Selection()
     views: dict[str, list[Any]] = {}

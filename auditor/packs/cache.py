@@ -8,7 +8,7 @@ was validated against. A file whose bytes or schema differ (an edited pack, a us
 is simply not in the cache and is parsed and validated as before, so the cache can make loading
 faster but never changes what is loaded. ``tests/test_packs.py`` fails when the cache is stale.
 
-Regenerate after editing a pack or framework file:  python3 -m auditor.pack_cache
+Regenerate after editing a pack or framework file:  python3 -m auditor.packs.cache
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-CACHE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "pack-cache.json")
+CACHE_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "pack-cache.json")
 FORMAT = 1
 # the list each kind of file holds, whose entries' lines are kept
 ENTRY_LISTS = {"pack": None, "controls": "controls", "framework": None, "requirements": "requirements"}
@@ -31,8 +31,8 @@ _loaded: dict[str, Any] | None = None
 
 def schema_fingerprint() -> str:
     """SHA-256 of the schemas pack and framework files are validated against (and the format)."""
-    from auditor.frameworks import framework_schema
-    from auditor.packs import controls_schema, pack_schema
+    from auditor.packs.frameworks import framework_schema
+    from auditor.packs.loader import controls_schema, pack_schema
 
     schemas = {"format": FORMAT, "pack": pack_schema(), "controls": controls_schema(),
                "framework": framework_schema()}
@@ -92,11 +92,11 @@ def entry(kind: str, data: Any, lines: dict[int, int]) -> dict[str, Any]:
 
 def build() -> dict[str, Any]:
     """The cache document for the built-in packs and frameworks, each file validated on the way."""
-    from auditor.frameworks import find_framework_paths, load_framework
-    from auditor.packs import find_pack_paths, load_pack
+    from auditor.packs.frameworks import find_framework_paths, load_framework
+    from auditor.packs.loader import find_pack_paths, load_pack
 
     recorded: dict[str, Any] = {}
-    import auditor.packs as packs
+    import auditor.packs.loader as packs
 
     def record(kind: str, raw: bytes, data: Any, lines: dict[int, int]) -> None:
         recorded[hashlib.sha256(raw).hexdigest()] = entry(kind, data, lines)

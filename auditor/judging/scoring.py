@@ -9,7 +9,7 @@ no automated control passed or failed; coverage is null when nothing automated w
 Both are always shown together, so an audit that could not read half the host never looks
 compliant.
 
-Waivers (auditor/waivers.py) add the status ``waived``: a control whose every failing finding is
+Waivers (auditor/judging/waivers.py) add the status ``waived``: a control whose every failing finding is
 covered by a waiver in force. Waived controls count as passed in ``score`` and as having a
 verdict in ``coverage``. Once waivers are applied, every scored object (``summary``, each pack and
 section) also carries ``score_without_waivers``, the same formula with waived controls counted as

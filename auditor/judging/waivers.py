@@ -23,9 +23,9 @@ visible; a control whose every failing finding is waived gets the status ``waive
 its expiry date waives nothing: its findings stay failures and carry ``"expired_waiver"``. Errors
 are never waived (a subject that could not be judged is not an accepted deviation). Scores are
 recomputed with waived controls counted as passed; the score without waivers is kept beside them
-(see :mod:`auditor.scoring`). The document's ``waivers`` section lists applied, expired and unused
+(see :mod:`auditor.judging.scoring`). The document's ``waivers`` section lists applied, expired and unused
 waivers. Framework verdicts in the document (``frameworks``) are recomputed from the waived controls
-(:func:`auditor.frameworks.refresh_frameworks`), with their score without waivers beside them.
+(:func:`auditor.judging.framework_scores.refresh_frameworks`), with their score without waivers beside them.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.errors import InputError
-from auditor.packs import load_yaml
-from auditor.scoring import WAIVED_SCORE_FORMULA, in_section, score_controls
+from auditor.common.errors import InputError
+from auditor.judging.scoring import WAIVED_SCORE_FORMULA, in_section, score_controls
+from auditor.packs.loader import load_yaml
 
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "waivers.schema.json")
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
+                           "waivers.schema.json")
 CONTROL_REF = r"^([a-z0-9][a-z0-9.-]*:)?[A-Za-z0-9][A-Za-z0-9._-]*$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 SELECTOR_KEYS = ("type", "name", "namespace", "container", "image", "path", "labels")
@@ -301,7 +302,7 @@ def apply_waivers(results: dict[str, Any], waivers: WaiverSet, today: dt.date) -
                       "applied": applied, "expired": expired, "unused": unused}
     doc["scoring"] = {**doc["scoring"], "waivers": WAIVED_SCORE_FORMULA}
     if doc.get("frameworks"):
-        from auditor.frameworks import refresh_frameworks
+        from auditor.judging.framework_scores import refresh_frameworks
 
         refresh_frameworks(doc)  # requirement verdicts follow the waived control statuses
     return doc

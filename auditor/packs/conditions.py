@@ -9,7 +9,7 @@ A condition is one of:
 
 Every evaluation returns an :class:`Outcome` that says what was expected and what was seen, so
 a report can show evidence and not only a red cross. The operators live in one table, ``OPS``;
-the pack JSON Schema is generated from it (see :mod:`auditor.packs`).
+the pack JSON Schema is generated from it (see :mod:`auditor.packs.loader`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 import jmespath
 import jmespath.exceptions
 
-from auditor.errors import InputError
+from auditor.common.errors import InputError
 
 _MISSING_TEXT = "nothing (key absent)"
 

@@ -12,16 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
-from auditor.engine import Selection
-from auditor.errors import InputError
-from auditor.evidence import utc_now
-from auditor.frameworks import Framework, framework_results
-from auditor.packs import Control, Pack
-from auditor.scoring import COVERAGE_FORMULA, SCORE_FORMULA, in_section, score_controls
+from auditor.common.errors import InputError
+from auditor.evidence.bundle import utc_now
+from auditor.judging.engine import Selection
+from auditor.judging.framework_scores import framework_results
+from auditor.judging.scoring import COVERAGE_FORMULA, SCORE_FORMULA, in_section, score_controls
+from auditor.packs.frameworks import Framework
+from auditor.packs.loader import Control, Pack
 
 KIND = "auditor-results"
 SCHEMA_VERSION = "1.0"
-SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "results.schema.json")
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
+                           "results.schema.json")
 
 _CONTROL_TEXT_FIELDS = ("rationale", "audit", "remediation", "interpretation", "expected")
 
@@ -126,7 +128,7 @@ def validate_results(doc: Any, source: str = "results") -> None:
 
 
 def load_results(path: str) -> dict[str, Any]:
-    from auditor.evidence import read_json_document
+    from auditor.common.jsonio import read_json_document
 
     try:
         doc = read_json_document(path, "a results file", finite=True)

@@ -17,15 +17,15 @@ from typing import Any
 
 import yaml
 
-from auditor.conditions import OPS, VALUE_TYPES, compile_condition
-from auditor.errors import InputError
+from auditor.common.errors import InputError
+from auditor.packs.conditions import OPS, VALUE_TYPES, compile_condition
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def builtin_pack_dirs() -> list[str]:
     """Folders searched for packs: the installed copy, then a checkout's ``benchmarks/``."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     candidates = [os.path.join(here, "benchmarks"), os.path.join(os.path.dirname(here), "benchmarks")]
     return [d for d in dict.fromkeys(candidates) if os.path.isdir(d)]
 
@@ -34,7 +34,7 @@ def builtin_pack_dirs() -> list[str]:
 # schema, generated from the operators table
 
 def condition_schema() -> dict[str, Any]:
-    """The JSON Schema of one condition, generated from :data:`auditor.conditions.OPS`."""
+    """The JSON Schema of one condition, generated from :data:`auditor.packs.conditions.OPS`."""
     with_value = sorted(name for name, (_, needs, _) in OPS.items() if needs)
     without_value = sorted(name for name, (_, needs, _) in OPS.items() if not needs)
     value_ref = {"anyOf": [{}, {"type": "object", "required": ["param"], "additionalProperties": False,
@@ -173,7 +173,7 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 def load_yaml(path: str, raw: bytes | None = None) -> tuple[Any, dict[int, int]]:
     """Load one YAML file (or its bytes `raw`, already read); return the data and a map id(mapping) -> line."""
-    from auditor.safeyaml import YamlLimitError, check_text, load_single, located
+    from auditor.common.safeyaml import YamlLimitError, check_text, load_single, located
 
     try:
         if raw is None:
@@ -201,7 +201,7 @@ def load_yaml(path: str, raw: bytes | None = None) -> tuple[Any, dict[int, int]]
     return data, loader.lines
 
 
-# Called with (kind, bytes, data, lines) for every file validated, while auditor.pack_cache builds the cache.
+# Called with (kind, bytes, data, lines) for every file validated, while auditor.packs.cache builds the cache.
 RECORD: Any = None
 
 
@@ -209,14 +209,14 @@ def load_checked(path: str, kind: str, check: Any) -> tuple[Any, dict[int, int],
     """Data, lines, bytes and whether it came from the cache, of a pack or framework file of
     ``kind`` (pack, controls, framework, requirements), validated by ``check(path, data, lines)``
     (which raises InputError) unless the very same bytes are in the shipped cache of validated
-    built-in files (auditor/pack_cache.py)."""
+    built-in files (auditor/packs/cache.py)."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if RECORD is None:
-        from auditor.pack_cache import lookup
+        from auditor.packs.cache import lookup
 
         hit = lookup(kind, raw)
         if hit is not None:
@@ -316,7 +316,7 @@ class Control:
         """The compiled ``where`` and ``check`` conditions (None when absent), compiled once.
 
         A pack is compiled as it loads, so a bad condition fails there naming ``where_text``;
-        only files from the validated cache (auditor/pack_cache.py, compiled when it was built)
+        only files from the validated cache (auditor/packs/cache.py, compiled when it was built)
         with no parameter overrides are compiled on first use, so controls a run never evaluates
         cost nothing."""
         if self._compiled is None:

@@ -1,0 +1,135 @@
+"""JSON in and out for every stage: reading documents that can be written back, canonical and
+chunked encoding (for hashing and writing large documents) and atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from auditor.common.errors import InputError
+
+# A JSON or YAML escape that may decode to half of a UTF-16 surrogate pair: such a "lone
+# surrogate" is a str Python can hold but cannot encode as UTF-8 (writing or hashing it fails).
+SURROGATE_ESCAPE = re.compile(r"\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(obj: Any) -> Any:
+    """`obj` with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(obj, str):
+        return _LONE_SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [without_lone_surrogates(v) for v in obj]
+    return obj
+
+
+def _no_constant(name: str) -> Any:
+    raise InputError(f"{name} is not a JSON number")
+
+
+def read_json_document(path: str, what: str, finite: bool = False) -> Any:
+    """json.load of `path` refusing, as InputError, text that cannot be written back: lone
+    surrogate escapes (\\udcff), nesting too deep to decode, and with `finite` NaN and Infinity
+    (which Python reads but other JSON readers refuse). OSError and JSONDecodeError pass."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    try:
+        doc = json.loads(text, parse_constant=_no_constant) if finite else json.loads(text)
+    except InputError as exc:
+        raise InputError(f"{path}: not {what}: {exc}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not {what}: JSON nested too deeply to read") from None
+    if SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{path}: not {what}: a string holds a lone surrogate ({exc.object[exc.start]!a}), "
+                             "which is not Unicode text") from None
+    return doc
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def json_chunks(value: Any, sort_keys: bool = False, depth: int = 3) -> Iterator[str]:
+    """The compact JSON text of ``value`` (exactly as ``json.dumps(value, sort_keys=sort_keys,
+    separators=(",", ":"), ensure_ascii=False)``) in pieces: dicts and lists down to ``depth``
+    levels are opened, what lies below is encoded whole (by the C encoder). A 30 MB bundle is
+    hashed or written without ever being one 30 MB string (and a bytes copy of it) beside the
+    objects it encodes."""
+    if depth and isinstance(value, dict) and all(type(k) is str for k in value):
+        yield "{"
+        for n, key in enumerate(sorted(value) if sort_keys else value):
+            yield ("," if n else "") + json.dumps(key, ensure_ascii=False) + ":"
+            yield from json_chunks(value[key], sort_keys, depth - 1)
+        yield "}"
+    elif depth and isinstance(value, list):
+        yield "["
+        for n, item in enumerate(value):
+            if n:
+                yield ","
+            yield from json_chunks(item, sort_keys, depth - 1)
+        yield "]"
+    else:
+        yield json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False)
+
+
+# Documents up to this size (a Docker host's evidence, a small cluster's results) are indented
+# for people; larger ones are written compact, because only the C encoder (no indent) is fast:
+# indenting a few megabytes would cost more than collecting them. `jq .` indents any of them.
+INDENT_LIMIT = 1_000_000
+
+
+def json_text(doc: Any) -> str:
+    """JSON text of a document: indented when small, compact when large; always ends in a newline."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    if len(text) <= INDENT_LIMIT:
+        text = json.dumps(doc, ensure_ascii=False, indent=1)
+    return text + "\n"
+
+
+def write_json_atomic(path: str, doc: Any) -> None:
+    """Write JSON so the file is either complete or absent (temp file + rename): the text of
+    :func:`json_text`, written in pieces (json_chunks), so a large document is never held twice."""
+    def write(fh: Any) -> None:
+        size = 0
+        for chunk in json_chunks(doc):
+            data = chunk.encode("utf-8")
+            size += len(data)
+            fh.write(data)
+        if size <= INDENT_LIMIT:  # small: indented for people after all
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+        fh.write(b"\n")
+
+    _write_atomic(path, write)
+
+
+def write_text_atomic(path: str, text: str | bytes) -> None:
+    """Write a file so it is either complete or absent (temp file in the same folder + rename)."""
+    _write_atomic(path, lambda fh: fh.write(text.encode("utf-8") if isinstance(text, str) else text))
+
+
+def _write_atomic(path: str, write: Any) -> None:
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

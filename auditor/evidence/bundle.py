@@ -1,0 +1,117 @@
+"""The evidence bundle: targets -> items, metadata and a sha256 over its content.
+
+See docs/evidence.md for the shape of every target. Collectors fill a :class:`Collected`;
+:func:`build_bundle` turns one or more of them into the document that is saved and evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import socket
+from typing import Any
+
+from auditor import __version__
+from auditor.collect.collected import Collected
+from auditor.common.errors import InputError
+from auditor.common.jsonio import json_chunks, read_json_document, write_json_atomic
+
+KIND = "auditor-evidence"
+SCHEMA_VERSION = "1"
+
+
+def content_sha256(doc: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys, compact, UTF-8) of the bundle's content."""
+    body = {k: doc[k] for k in ("kind", "schema_version", "metadata", "targets") if k in doc}
+    digest = hashlib.sha256()
+    for chunk in json_chunks(body, sort_keys=True):
+        digest.update(chunk.encode())
+    return digest.hexdigest()
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def build_bundle(collected: Collected, *, root: str = "/", host: str | None = None,
+                 collected_at: str | None = None, incomplete_reason: str | None = None) -> dict[str, Any]:
+    """Assemble the evidence document (with its sha256) from what the collectors gathered."""
+    metadata = {
+        "auditor_version": __version__,
+        "host": host or socket.gethostname(),
+        "collected_at": collected_at or utc_now(),
+        "root": root,
+        "complete": not collected.errors and not collected.target_errors and not incomplete_reason,
+        "sources": collected.sources,
+        "errors": collected.errors,
+        "target_errors": dict(sorted(collected.target_errors.items())),
+    }
+    if incomplete_reason:
+        metadata["incomplete_reason"] = incomplete_reason
+    doc: dict[str, Any] = {
+        "kind": KIND,
+        "schema_version": SCHEMA_VERSION,
+        "metadata": metadata,
+        "targets": {k: collected.targets[k] for k in sorted(collected.targets)},
+    }
+    doc["sha256"] = content_sha256(doc)
+    return doc
+
+
+def save_bundle(doc: dict[str, Any], path: str) -> None:
+    write_json_atomic(path, doc)
+
+
+# The metadata fields evaluation and the reports read, and the JSON types they must have.
+_METADATA_TYPES: dict[str, tuple[type, ...]] = {"host": (str,), "collected_at": (str,), "root": (str,),
+                                                "complete": (bool,), "sources": (list,), "errors": (list,),
+                                                "target_errors": (dict,), "incomplete_reason": (str,)}
+
+
+def _check_metadata(path: str, meta: dict[str, Any]) -> None:
+    for name, types in _METADATA_TYPES.items():
+        if name in meta and not isinstance(meta[name], types) and (meta[name] is not None or types[0] in (list, dict)):
+            kind = {dict: "an object", list: "a list", bool: "true or false"}.get(types[0], "a string")
+            raise InputError(f"{path}: metadata.{name} must be {kind}")
+    for name, required in (("sources", ("name", "status")), ("errors", ("source", "message"))):
+        for index, entry in enumerate(meta.get(name) or []):
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()) \
+                    or not all(k in entry for k in required):
+                raise InputError(f"{path}: metadata.{name}[{index}] must be an object of strings with "
+                                 f"{' and '.join(required)}")
+    if not all(isinstance(v, str) for v in (meta.get("target_errors") or {}).values()):
+        raise InputError(f"{path}: metadata.target_errors must map target names to strings")
+
+
+def load_bundle(path: str) -> dict[str, Any]:
+    """Load and sanity-check an evidence file; raise InputError with a one-line reason."""
+    try:
+        doc = read_json_document(path, "an evidence bundle")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such evidence file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read evidence: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise InputError(f"{path}: not an auditor evidence bundle (kind must be {KIND!r})")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise InputError(f"{path}: evidence schema_version {doc.get('schema_version')!r} is not supported "
+                         f"(this auditor reads {SCHEMA_VERSION!r})")
+    targets = doc.get("targets")
+    if not isinstance(targets, dict) or not all(isinstance(v, list) for v in targets.values()):
+        raise InputError(f"{path}: field 'targets' must map target names to lists of items")
+    if not isinstance(doc.get("metadata"), dict):
+        raise InputError(f"{path}: field 'metadata' must be an object")
+    _check_metadata(path, doc["metadata"])
+    for target, items in targets.items():
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("subject"), dict):
+                raise InputError(f"{path}: targets.{target}[{index}]: an item must be an object with a 'subject'")
+    expected = doc.get("sha256")
+    if expected is not None and not isinstance(expected, str):
+        raise InputError(f"{path}: field 'sha256' must be a string")
+    if expected and expected != content_sha256(doc):
+        raise InputError(f"{path}: sha256 does not match the content: the bundle was altered or truncated")
+    return doc

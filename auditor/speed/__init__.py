@@ -1,0 +1,6 @@
+"""Speed mechanisms, one small module each, so the logic elsewhere reads plainly.
+
+- :mod:`auditor.speed.second_core`: a forked child does half of a large job on the second core.
+- :mod:`auditor.speed.gc_pause`: the cyclic garbage collector paused while large acyclic data is built.
+- :mod:`auditor.packs.cache` (kept beside the pack loader it serves): built-in packs shipped pre-parsed.
+"""
