@@ -110,10 +110,10 @@ def test_redaction_of_settings_and_argv() -> None:
     assert redact_argv(["dockerd", "--log-opt", "splunk-token=abc", "--api-token", "xyz", "--tlskey", "/k.pem",
                         "-H", "tcp://u:pw@h:2376"]) == [
         "dockerd", "--log-opt", "splunk-token=<redacted>", "--api-token", "<redacted>", "--tlskey", "/k.pem",
-        "-H", "tcp://h:2376"]
+        "-H", "tcp://<redacted>@h:2376"]
     assert redact({"HttpProxy": "http://u:pw@proxy:3128", "log-opts": {"splunk-token": "t", "tag": "x"},
                    "Secrets": [{"SecretID": "i", "SecretName": "n"}], "password": 5, "tlskey": "/k.pem"}) == {
-        "HttpProxy": "http://proxy:3128", "log-opts": {"splunk-token": "<redacted>", "tag": "x"},
+        "HttpProxy": "http://<redacted>@proxy:3128", "log-opts": {"splunk-token": "<redacted>", "tag": "x"},
         "Secrets": [{"SecretID": "i", "SecretName": "n"}], "password": "<redacted>", "tlskey": "/k.pem"}
 
 

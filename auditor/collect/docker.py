@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import re
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,13 +19,23 @@ from typing import Any
 from auditor.collect import host
 from auditor.collect.collected import Collected
 from auditor.common.argv import parse_flags
+from auditor.common.secrets import (  # noqa: F401  (re-exported: one way to tell a secret)
+    REDACTED,
+    SECRET_NAME,
+    redact_arg,
+    redact_argv,
+    redact_text,
+    secret_key,
+    secret_value,
+    strip_url_credentials,
+    value_looks_secret,
+)
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 DEFAULT_SOCKET = "/var/run/docker.sock"
 DEFAULT_DAEMON_JSON = "/etc/docker/daemon.json"
 CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 WORKERS = 8
-REDACTED = "<redacted>"
 API_TARGETS = ("docker.container", "docker.image", "docker.network")
 
 DOCKERD_BOOL_FLAGS = {
@@ -63,32 +71,7 @@ EFFECTIVE_DEFAULTS: dict[str, Any] = {
 # Flags that configure the process rather than the daemon: not settings dockerd compares.
 _NOT_SETTINGS = {"config-file", "help", "version", "validate"}
 
-_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL",
-                          re.IGNORECASE)
-_SECRET_KEY = re.compile(r"token|passw|secret|credential|api_?key|private_?key", re.IGNORECASE)
-_NAMES_A_SECRET = re.compile(r"(id|name|names|path|file|ttl)$", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@")
-_URL_WITH_PASSWORD = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~-]{20,}")
-
-
 # ---------------------------------------------------------------- secrets
-
-def _entropy(value: str) -> float:
-    counts = Counter(value)
-    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-
-
-def value_looks_secret(value: str) -> bool:
-    """A PEM block, a URL carrying a password, or a long random-looking token."""
-    if "-----BEGIN" in value or _URL_WITH_PASSWORD.search(value):
-        return True
-    # Paths and version strings are long but not random; tokens mix all three classes.
-    if value.startswith("/") or not _TOKEN_CHARS.fullmatch(value):
-        return False
-    classes = sum(bool(re.search(p, value)) for p in ("[a-z]", "[A-Z]", "[0-9]"))
-    return classes == 3 and _entropy(value) >= 3.5
-
 
 def env_names(env: list[str] | None) -> tuple[list[str] | None, list[str]]:
     """Reduce ["NAME=value", ...] to the names, and list the names that look secret."""
@@ -98,58 +81,21 @@ def env_names(env: list[str] | None) -> tuple[list[str] | None, list[str]]:
     for entry in env:
         name, _, value = entry.partition("=")
         names.append(name)
-        if _SECRET_NAME.search(name) or value_looks_secret(value):
+        if SECRET_NAME.search(name) or value_looks_secret(value):
             secret.append(name)
     return names, sorted(set(secret))
 
 
-def strip_url_credentials(value: str) -> str:
-    """Remove user:password@ from every URL in `value`."""
-    return _URL_USERINFO.sub(r"\1", value)
-
-
-def _secret_key(key: Any) -> bool:
-    # "splunk-token" is a secret; "SecretName" or "tlskey" (a path) only name or locate one.
-    return isinstance(key, str) and bool(_SECRET_KEY.search(key)) and not _NAMES_A_SECRET.search(key)
-
-
-def _is_secret_value(value: Any) -> bool:
-    # Scalars only: containers under a secret-named key (e.g. "Secrets": [...]) are walked.
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
-
-
 def redact(obj: Any) -> Any:
-    """Copy of `obj` with string values under secret-looking keys replaced and URL credentials
-    removed (anywhere, e.g. proxy URLs in GET /info)."""
+    """Copy of `obj` with values under secret-looking keys replaced and every string's secrets
+    (URL credentials, token shapes) redacted; the evidence stage does the same for the bundle."""
     if isinstance(obj, dict):
-        return {k: REDACTED if _secret_key(k) and _is_secret_value(v) else redact(v) for k, v in obj.items()}
+        return {k: REDACTED if secret_key(k) and secret_value(v) else redact(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [redact(v) for v in obj]
     if isinstance(obj, str):
-        return strip_url_credentials(obj)
+        return redact_text(obj)
     return obj
-
-
-def redact_arg(arg: str) -> str:
-    """Redact one command-line word: `--x-token=v`, `key-with-secret=v` (e.g. a --log-opt)."""
-    arg = strip_url_credentials(arg)
-    body = arg.lstrip("-")
-    key, sep, _value = body.partition("=")
-    if sep and _secret_key(key):
-        return arg[: len(arg) - len(body)] + key + "=" + REDACTED
-    return arg
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """Redact argv words, including the value after a bare secret-named long flag."""
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        prev = argv[i - 1] if i else ""
-        if prev.startswith("--") and "=" not in prev and _secret_key(prev[2:]) and not arg.startswith("-"):
-            out.append(REDACTED)
-        else:
-            out.append(redact_arg(arg))
-    return out
 
 
 _ENV_STEP = re.compile(r"^(?P<head>(?:/bin/sh -c )?(?:#\(nop\)\s*)?)ENV\s+(?P<rest>.*)$", re.DOTALL)
@@ -544,7 +490,7 @@ def daemon_item(api: Api, process: Process | None, root: str, daemon_json_arg: s
         errors.update({f"swarm.{k}": v for k, v in swarm["errors"].items()})
     if swarm is not None:
         swarm = {k: v for k, v in swarm.items() if k != "errors"}
-    safe_flags = {k: [REDACTED if _secret_key(k) else redact_arg(v) for v in vs]
+    safe_flags = {k: [REDACTED if secret_key(k) and secret_value(v) else redact_arg(v) for v in vs]
                   for k, vs in flags.items()}
     item: dict[str, Any] = {
         "subject": {"type": "daemon", "name": f"dockerd at {api.endpoint}"},

@@ -30,6 +30,7 @@ from typing import Any
 from auditor.collect import host
 from auditor.collect.collected import Collected
 from auditor.common.argv import parse_flags
+from auditor.common.secrets import REDACTED, redact_argv, redact_text, secret_key, secret_value, value_looks_secret
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kubelet", "kube-proxy")
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -291,18 +292,17 @@ def redact_word(word: str) -> str:
     """One argv word or flag value without secrets: URL credentials stripped, and a value that
     looks like a secret (PEM, password URL, long random token) replaced. Judged by the value, not
     the flag name: names such as `use-service-account-credentials` carry booleans checks read."""
-    from auditor.collect.docker import REDACTED, strip_url_credentials, value_looks_secret
-
     name, sep, value = word.partition("=") if word.startswith("-") else ("", "", word)
     if value_looks_secret(value):
         return name + sep + REDACTED
-    return strip_url_credentials(word)
+    return redact_text(word)
 
 
 def process_item(comp: Component) -> dict[str, Any]:
     """One `node.process` item (secret-looking argv values redacted, see :func:`redact_word`)."""
-    flags = {k: [redact_word(v) for v in vs] for k, vs in comp.flags.items()}
-    argv = [redact_word(a) for a in comp.argv] if comp.argv else comp.argv
+    flags = {k: [REDACTED if secret_key(k) and secret_value(v) else redact_word(v) for v in vs]
+             for k, vs in comp.flags.items()}
+    argv = [redact_word(a) for a in redact_argv(comp.argv)] if comp.argv else comp.argv
     item: dict[str, Any] = {
         "subject": {"type": "process", "name": comp.name}, "component": comp.name, "source": comp.source,
         "pid": comp.pid, "exe": comp.exe, "argv": argv, "flags": flags, "manifest": comp.manifest,
@@ -465,7 +465,8 @@ def kubelet_item(root: str, node: str, comp: Component | None, layout: dict[str,
         config = {}
     item: dict[str, Any] = {
         "subject": {"type": "kubelet", "name": f"kubelet on {node}"},
-        "flags": {k: [redact_word(v) for v in vs] for k, vs in flags.items()},
+        "flags": {k: [REDACTED if secret_key(k) and secret_value(v) else redact_word(v) for v in vs]
+                  for k, vs in flags.items()},
         "config_path": config_path if exists else None,
         "config": config if error is None else None,
         "effective": kubelet_effective(config if error is None and exists else None, flags),

@@ -16,6 +16,7 @@ from auditor import __version__
 from auditor.collect.collected import Collected
 from auditor.common.errors import InputError
 from auditor.common.jsonio import json_chunks, read_json_document, write_json_atomic
+from auditor.evidence.redact import redact_metadata_text, redact_targets, redaction_summary
 
 KIND = "auditor-evidence"
 SCHEMA_VERSION = "1"
@@ -36,24 +37,30 @@ def utc_now() -> str:
 
 def build_bundle(collected: Collected, *, root: str = "/", host: str | None = None,
                  collected_at: str | None = None, incomplete_reason: str | None = None) -> dict[str, Any]:
-    """Assemble the evidence document (with its sha256) from what the collectors gathered."""
+    """Assemble the evidence document (with its sha256) from what the collectors gathered.
+
+    Everything passes the redaction stage first (:mod:`auditor.evidence.redact`): the targets'
+    items and the text of every error and reason; `metadata.redactions` counts what it redacted."""
+    targets = {k: collected.targets[k] for k in sorted(collected.targets)}
+    counts = redact_targets(targets)
     metadata = {
         "auditor_version": __version__,
         "host": host or socket.gethostname(),
         "collected_at": collected_at or utc_now(),
         "root": root,
         "complete": not collected.errors and not collected.target_errors and not incomplete_reason,
-        "sources": collected.sources,
-        "errors": collected.errors,
-        "target_errors": dict(sorted(collected.target_errors.items())),
+        "sources": redact_metadata_text(collected.sources),
+        "errors": redact_metadata_text(collected.errors),
+        "target_errors": redact_metadata_text(dict(sorted(collected.target_errors.items()))),
+        "redactions": redaction_summary(counts),
     }
     if incomplete_reason:
-        metadata["incomplete_reason"] = incomplete_reason
+        metadata["incomplete_reason"] = redact_metadata_text(incomplete_reason)
     doc: dict[str, Any] = {
         "kind": KIND,
         "schema_version": SCHEMA_VERSION,
         "metadata": metadata,
-        "targets": {k: collected.targets[k] for k in sorted(collected.targets)},
+        "targets": targets,
     }
     doc["sha256"] = content_sha256(doc)
     return doc
