@@ -42,6 +42,27 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                         "default: every built-in framework over the packs evaluated)")
 
 
+def _count(text: str) -> int:
+    """A count option's value: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {text!r}")
+    return int(text)
+
+
+def _add_report_limits(p: argparse.ArgumentParser) -> None:
+    from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS
+
+    p.add_argument("--html-subjects", type=_count, default=HTML_SUBJECTS, metavar="N",
+                   help=f"failing subjects listed per control in the HTML (default {HTML_SUBJECTS}; "
+                   "the results file lists all)")
+    p.add_argument("--pdf-subjects", type=_count, default=PDF_SUBJECTS, metavar="N",
+                   help=f"failing subjects printed per control in the PDF (default {PDF_SUBJECTS})")
+
+
+def _report_limits(args: argparse.Namespace) -> dict[str, int]:
+    return {"html": args.html_subjects, "pdf": args.pdf_subjects}
+
+
 def _add_output(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--format", default="table", metavar="LIST",
@@ -100,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="evaluate the bundled demo evidence instead of this host")
     p.add_argument("--no-pdf", action="store_true", help="do not write the PDF report (also: AUDITOR_NO_PDF=1)")
     p.add_argument("--no-html", action="store_true", help="do not write the HTML report")
+    _add_report_limits(p)
     p.add_argument("--target", metavar="LIST", help="sources to collect: comma list of " + ",".join(TARGETS)
                    + " (default: the sources the options name, else every source that answers)")
     _add_docker_source(p)
@@ -124,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="html,pdf", metavar="LIST",
                    help="comma list of table,html,pdf,json,junit,sarif,csv,oscal (default: html,pdf)")
     p.add_argument("-o", "--output-dir", metavar="DIR", help="folder for the reports (default: beside RESULTS.json)")
+    _add_report_limits(p)
 
     p = sub.add_parser("diff", help="compare two results files: score deltas, control and subject changes")
     p.add_argument("old", metavar="OLD.json", help="the earlier results file")
@@ -247,7 +270,7 @@ def _write_audit_reports(results: dict[str, Any], args: argparse.Namespace, base
 
     with open(base + ".results.json", "rb") as fh:  # the reports print and attach exactly these bytes
         data = fh.read()
-    return write_reports(results, wanted, base, data)
+    return write_reports(results, wanted, base, data, _report_limits(args))
 
 
 def _prepare_run(args: argparse.Namespace) -> None:
@@ -497,7 +520,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             name = name[: -len(suffix)]
             break
     out_dir = args.output_dir or os.path.dirname(os.path.abspath(args.results))
-    written = write_reports(results, [f for f in chosen if f != "table"], os.path.join(out_dir, name), data)
+    written = write_reports(results, [f for f in chosen if f != "table"], os.path.join(out_dir, name), data,
+                            _report_limits(args))
     if "table" in chosen:
         from auditor.report.terminal import render_table
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from auditor.report.changes_view import changes_view
 from auditor.report.framework_view import framework_views
+from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
 from auditor.report.terminal import SEVERITY_RANK
 from auditor.report.waiver_view import waiver_line, waivers_view
 
@@ -31,11 +32,7 @@ SEVERITY_COLORS = {"critical": "#8b1a1a", "high": "#c62828", "medium": "#b35900"
                    "info": "#57606a"}
 # Statuses whose control is a problem to list among the failing controls.
 PROBLEM_STATUSES = ("fail", "error")
-# Findings shown per control in print; the full list is in the attached results JSON.
-PRINT_FINDINGS_CAP = 5
 PRINT_VALUE_CHARS = 400
-# Subject names per control the text filter searches (bounded so big reports stay small).
-SEARCH_SUBJECTS = 200
 
 _CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
                   "cis_assessment", "target", "status", "reason", "subjects", "findings", "rationale", "audit",
@@ -213,16 +210,12 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_FINDING_PRINT_ORDER = {"fail": 0, "error": 1, "waived": 2}
-
-
-def _control_view(index: int, control: dict[str, Any]) -> dict[str, Any]:
+def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, Any]:
     status = str(control.get("status", "error"))
     subjects = control.get("subjects") or {}
-    findings = sorted((_finding_view(f) for f in control.get("findings", []) if isinstance(f, dict)),
-                      key=lambda f: _FINDING_PRINT_ORDER.get(f["status"], 3))
+    sel = select_subjects(control.get("findings"), subjects, limit)
+    findings = [_finding_view(f) for f in sel.listed]  # rows for the listed subjects only
     bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
-    printed = findings[:PRINT_FINDINGS_CAP]
     severity = str(control.get("severity", ""))
     return {
         "anchor": f"ctl-{index}", "pack": str(control.get("pack", "")), "id": str(control.get("id", "")),
@@ -234,15 +227,18 @@ def _control_view(index: int, control: dict[str, Any]) -> dict[str, Any]:
         "status": status, "status_label": status_label(status), "cls": status_class(status),
         "without_waivers": str(control["status_without_waivers"]) if "status_without_waivers" in control else "",
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
-        "reason": control.get("reason"), "bad": bad, "total": int(subjects.get("total", len(findings))),
-        "subjects": subjects, "findings": findings, "printed": printed, "more": len(findings) - len(printed),
+        "reason": control.get("reason"), "bad": bad,
+        "total": int(subjects.get("total", len(control.get("findings") or []))),
+        "subjects": subjects, "findings": findings, "more": sel.more, "problems": sel.problems,
+        "passing": sel.passing, "other_findings": sel.other, "namespaces": sel.namespaces,
+        "other_namespaces": sel.other_namespaces, "other_namespaced": sel.other_namespaced,
         "rationale": control.get("rationale"), "audit": control.get("audit"),
         "remediation": control.get("remediation"), "interpretation": control.get("interpretation"),
         "expected": control.get("expected"), "cis_assessment": control.get("cis_assessment"),
         "references": [as_text(r) for r in control.get("references", []) or []],
         "search": " ".join([str(control.get("pack", "")), str(control.get("id", "")), str(control.get("title", "")),
                             str(control.get("section_title", "")), severity, status]
-                           + [f["subject"] for f in findings[:SEARCH_SUBJECTS]]).lower(),
+                           + [f["subject"] for f in findings]).lower(),
         "extras": _extras(control, _CONTROL_KNOWN),
     }
 
@@ -282,14 +278,20 @@ def _target_label(results: dict[str, Any]) -> str:
 
 
 def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
-                  results_name: str = "results.json", pdf: bool = False) -> dict[str, Any]:
-    """Everything the report template shows, computed once from the results document."""
+                  results_name: str = "results.json", pdf: bool = False,
+                  subjects_limit: int | None = None) -> dict[str, Any]:
+    """Everything the report template shows, computed once from the results document.
+
+    ``subjects_limit``: failing subjects listed per control (default 50 in the HTML, 20 in the
+    PDF); the others are counted, with a pointer to the results file that holds them all.
+    """
+    limit = subjects_limit if subjects_limit is not None else (PDF_SUBJECTS if pdf else HTML_SUBJECTS)
     data = results_bytes if results_bytes is not None else serialize_results(results)
     results_sha = hashlib.sha256(data).hexdigest()
     evidence = results.get("evidence") or {}
     summary = results.get("summary") or {}
     packs = [p for p in results.get("packs", []) if isinstance(p, dict)]
-    controls = [_control_view(i, c) for i, c in enumerate(results.get("controls", [])) if isinstance(c, dict)]
+    controls = [_control_view(i, c, limit) for i, c in enumerate(results.get("controls", [])) if isinstance(c, dict)]
     failing = sorted((c for c in controls if c["status"] in PROBLEM_STATUSES),
                      key=lambda c: (c["status"] != "fail", c["severity_rank"], -(c["weight"] or 0), -c["bad"]))
     severities_failing = {s: 0 for s in SEVERITY_ORDER}
@@ -347,5 +349,5 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "keywords": ", ".join(["compliance", "audit", target] + [str(p.get("id")) for p in packs]),
         "subject": "Scored compliance results of " + ", ".join(
             f"{p.get('title')} {p.get('version')}" for p in packs) + f" for {host}",
-        "print_cap": PRINT_FINDINGS_CAP, "print_value_chars": PRINT_VALUE_CHARS,
+        "subjects_limit": limit, "print_value_chars": PRINT_VALUE_CHARS,
     }

@@ -43,13 +43,16 @@ def report_environment(pdf: bool):  # type: ignore[no-untyped-def]
 
 
 def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: bytes | None = None,
-                         results_name: str = "results.json") -> str:
-    """The report template filled for the browser (pdf=False) or for WeasyPrint (pdf=True)."""
+                         results_name: str = "results.json", subjects_limit: int | None = None) -> str:
+    """The report template filled for the browser (pdf=False) or for WeasyPrint (pdf=True).
+
+    ``subjects_limit``: failing subjects listed per control (default: auditor.report.subjects_view).
+    """
     import markupsafe
 
     from auditor.report.context import build_context
 
-    context = build_context(results, results_bytes, results_name, pdf=pdf)
+    context = build_context(results, results_bytes, results_name, pdf=pdf, subjects_limit=subjects_limit)
     css = read_asset("report.css") + ("\n" + read_asset("print.css") if pdf else "")
     script = "" if pdf else read_asset("filter.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -60,9 +63,11 @@ def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: b
 
 
 def render_html(results: dict[str, Any], *, results_bytes: bytes | None = None,
-                results_name: str = "results.json") -> str:
-    """The HTML report of a results document, as one self-contained page."""
-    return render_report_markup(results, pdf=False, results_bytes=results_bytes, results_name=results_name)
+                results_name: str = "results.json", subjects_limit: int | None = None) -> str:
+    """The HTML report of a results document, as one self-contained page (``subjects_limit``
+    failing subjects listed per control, 50 by default)."""
+    return render_report_markup(results, pdf=False, results_bytes=results_bytes, results_name=results_name,
+                                subjects_limit=subjects_limit)
 
 
 def render_diff_markup(diff: dict[str, Any], *, pdf: bool, diff_bytes: bytes | None = None,

@@ -76,15 +76,18 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
 
 
 def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
-               results_name: str = "results.json", refused: list[str] | None = None) -> bytes:
+               results_name: str = "results.json", refused: list[str] | None = None,
+               subjects_limit: int | None = None) -> bytes:
     """The PDF/A-3b report of a results document, with the results JSON attached.
 
+    ``subjects_limit``: failing subjects printed per control (20 by default; all are attached).
     ``refused`` (optional) receives the URLs the document asked for and did not get.
     """
     from auditor.report.context import serialize_results
 
     data = results_bytes if results_bytes is not None else serialize_results(results)
-    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name)
+    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name,
+                                  subjects_limit=subjects_limit)
     return _layout_pdf(markup, data, results_name, "auditor results document (JSON): every control and finding",
                        bool(results.get("generated_at")), refused)
 

@@ -24,17 +24,24 @@ def write_file_atomic(path: str, data: bytes) -> None:
     write_text_atomic(path, data)
 
 
-def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, results_name: str) -> bytes:
-    """One report format as bytes (renderers are imported only when asked for)."""
+def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, results_name: str,
+                  limits: dict[str, int] | None = None) -> bytes:
+    """One report format as bytes (renderers are imported only when asked for).
+
+    ``limits`` maps "html" / "pdf" to the failing subjects listed per control (defaults otherwise).
+    """
+    limits = limits or {}
     if fmt == "html":
         from auditor.report.html import render_html
 
-        html = render_html(results, results_bytes=results_bytes, results_name=results_name)
+        html = render_html(results, results_bytes=results_bytes, results_name=results_name,
+                           subjects_limit=limits.get("html"))
         return _HTML_CONTROL_CHARS.sub("\ufffd", html).encode("utf-8")
     if fmt == "pdf":
         from auditor.report.pdf import render_pdf
 
-        return render_pdf(results, results_bytes=results_bytes, results_name=results_name)
+        return render_pdf(results, results_bytes=results_bytes, results_name=results_name,
+                          subjects_limit=limits.get("pdf"))
     if fmt == "json":
         return results_bytes
     if fmt == "junit":
@@ -59,9 +66,10 @@ def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, resul
 
 
 def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
-                  results_bytes: bytes | None = None) -> list[str]:
+                  results_bytes: bytes | None = None, limits: dict[str, int] | None = None) -> list[str]:
     """Write ``base`` + extension for each format; returns the paths written.
 
+    ``limits``: failing subjects listed per control, by format ("html", "pdf"), as render_report.
     ``results_bytes`` are the bytes of the results file the reports describe (their sha256 is
     printed in the HTML and PDF, and the PDF attaches them); by default the document as auditor
     writes it.
@@ -80,7 +88,7 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
                     written.append(path)
                     continue
         with progress(f"rendering {fmt.upper()}"):
-            write_file_atomic(path, render_report(results, fmt, data, name))
+            write_file_atomic(path, render_report(results, fmt, data, name, limits))
         written.append(path)
     return written
 
