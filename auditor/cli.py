@@ -1,4 +1,6 @@
-"""Command line: a thin layer over collect -> evidence -> evaluate -> results -> render.
+"""Command line: parses arguments, calls the audit API (:mod:`auditor.api`) and maps its outcome
+to messages and exit codes. The audit itself (collect -> evidence -> evaluate -> results ->
+render -> gates) lives in the API, so Python callers, Job runners and tests share it.
 
 Every problem the user can cause (bad pack, bad evidence, unreachable daemon, bad option) is
 reported as one line on stderr with a documented exit code, never as a traceback.
@@ -7,19 +9,20 @@ reported as one line on stderr with a documented exit code, never as a traceback
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from auditor import __version__
+from auditor.api import DEMO_EVIDENCE, TARGETS
 from auditor.common.errors import AuditorError, ExitCode, InputError
 
+__all__ = ["DEMO_EVIDENCE", "TARGETS", "build_parser", "main", "run"]
+
 FORMATS = ("table", "json", "oscal")
-TARGETS = ("docker", "node", "cluster", "manifests")
-DEMO_EVIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "demo-evidence.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,105 +205,55 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _selection(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from auditor.judging.engine import Selection
+def _sources(args: argparse.Namespace, targets: Sequence[str] | None) -> Any:
+    from auditor.api import Sources
 
-    return Selection(packs=list(args.pack), sections=list(args.section), controls=list(args.control), level=args.level)
-
-
-def _run_name(evidence: dict[str, Any], label: str) -> str:
-    meta = evidence.get("metadata", {})
-    host = re.sub(r"[^A-Za-z0-9._-]+", "_", str(meta.get("host") or "host"))[:60]
-    stamp = re.sub(r"[^0-9TZ]", "", str(meta.get("collected_at") or ""))
-    return f"{label}-{host}-{stamp or 'unknown'}"
+    return Sources(targets=targets, docker_host=args.docker_host, root=args.root, daemon_json=args.daemon_json,
+                   timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
+                   context=args.context, in_cluster=args.in_cluster, manifests=list(getattr(args, "manifests", [])))
 
 
-def _evaluate_and_report(evidence: dict[str, Any], args: argparse.Namespace, label: str,
-                         save_evidence: bool) -> int:
-    from auditor.common.jsonio import json_text, write_json_atomic
-    from auditor.evidence.bundle import save_bundle
-    from auditor.judging.engine import evaluate
-    from auditor.packs.frameworks import packs_and_frameworks
-    from auditor.report.terminal import progress, render_table
-    from auditor.results.document import build_results
-    from auditor.speed.gc_pause import paused_gc
+def _judging(args: argparse.Namespace) -> Any:
+    from auditor.api import Judging
 
-    formats = _formats(args.format)
-    selection = _selection(args)
-    present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
-    packs, frameworks = packs_and_frameworks(selection.packs, args.framework, _parse_params(args.params),
-                                             evidence_targets=present)
-    with progress("evaluating"), paused_gc():
-        results = build_results(evidence, evaluate(evidence, packs, selection), selection, frameworks=frameworks)
-        results = _apply_waivers_and_baseline(results, args)
-        os.makedirs(args.output_dir, exist_ok=True)
-        base = os.path.join(args.output_dir, _run_name(evidence, label))
-        if save_evidence:
-            save_bundle(evidence, base + ".evidence.json")
-        write_json_atomic(base + ".results.json", results)
-    reports = _write_audit_reports(results, args, base)
-    if "oscal" in formats:  # written beside the results file (stdout stays for json)
-        from auditor.report.oscal import render_oscal
+    return Judging(packs=list(args.pack), sections=list(args.section), controls=list(args.control),
+                   level=args.level, params=_parse_params(args.params), frameworks=list(args.framework),
+                   waivers=args.waivers, baseline=args.baseline, fail_under=list(args.fail_under),
+                   fail_on=args.fail_on, fail_on_regression=args.fail_on_regression)
 
-        write_json_atomic(base + ".oscal.json", render_oscal(results))
+
+def _outputs(args: argparse.Namespace, formats: Sequence[str], reports: bool) -> Any:
+    """`audit` writes HTML and PDF (unless --no-html, --no-pdf or AUDITOR_NO_PDF=1); `evaluate` does not."""
+    from auditor.api import Outputs
+
+    return Outputs(output_dir=args.output_dir, oscal="oscal" in formats, save_evidence=args.command == "audit",
+                   html=reports and not args.no_html,
+                   pdf=reports and not (args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1"),
+                   html_subjects=getattr(args, "html_subjects", None), pdf_subjects=getattr(args, "pdf_subjects", None))
+
+
+def _show(outcome: Any, formats: Sequence[str]) -> int:
+    """Print the outcome of an audit or evaluate as the formats ask; return its exit code."""
+    from auditor.common.jsonio import json_text
+    from auditor.report.terminal import render_table
+
+    results, written = outcome.results, outcome.written
     if "json" in formats:
         sys.stdout.write(json_text(results))
     if "table" in formats:
         stream = sys.stderr if "json" in formats else sys.stdout
         stream.write(render_table(results))
         stream.write(_changes_text(results))
-        stream.write(f"\nresults: {base}.results.json\n")
-        for path in reports:
+        stream.write(f"\nresults: {written.results}\n")
+        for path in written.reports:
             stream.write(f"report: {path}\n")
-        if save_evidence:
-            stream.write(f"evidence: {base}.evidence.json\n")
-        if "oscal" in formats:
-            stream.write(f"oscal: {base}.oscal.json\n")
-    return _exit_code(results, args.gates)
-
-
-def _write_audit_reports(results: dict[str, Any], args: argparse.Namespace, base: str) -> list[str]:
-    """HTML and PDF beside the results file (`audit` only; --no-html, --no-pdf or AUDITOR_NO_PDF=1 skip them)."""
-    wanted = [] if not hasattr(args, "no_pdf") else \
-        [f for f, skip in (("html", args.no_html), ("pdf", args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1"))
-         if not skip]
-    if not wanted:
-        return []
-    from auditor.report.write import write_reports
-
-    with open(base + ".results.json", "rb") as fh:  # the reports print and attach exactly these bytes
-        data = fh.read()
-    return write_reports(results, wanted, base, data, _report_limits(args))
-
-
-def _prepare_run(args: argparse.Namespace) -> None:
-    """Check gates and load waivers and baseline before any collection, so bad input fails first."""
-    from auditor.judging.gates import Gates, parse_fail_on, parse_fail_under
-    from auditor.judging.waivers import load_waivers
-    from auditor.results.document import load_results
-
-    args.gates = Gates(fail_under=parse_fail_under(args.fail_under), fail_on=parse_fail_on(args.fail_on),
-                       fail_on_regression=args.fail_on_regression)
-    if args.fail_on_regression and not args.baseline:
-        raise InputError("--fail-on-regression needs --baseline OLD.json")
-    args.waiver_set = load_waivers(args.waivers) if args.waivers else None
-    args.baseline_doc = load_results(args.baseline) if args.baseline else None
-
-
-def _apply_waivers_and_baseline(results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """Waivers after evaluation (evaluation itself never sees them), then the comparison with the baseline."""
-    if args.waiver_set is not None:
-        from auditor.judging.waivers import apply_waivers, today_utc
-
-        results = apply_waivers(results, args.waiver_set, today_utc())
-        from auditor.judging.framework_scores import refresh_frameworks
-
-        refresh_frameworks(results)  # requirement verdicts follow the waived control statuses
-    if args.baseline_doc is not None:
-        from auditor.results.diff import diff_results
-
-        results["baseline"] = {"source": args.baseline, "diff": diff_results(args.baseline_doc, results)}
-    return results
+        if written.evidence:
+            stream.write(f"evidence: {written.evidence}\n")
+        if written.oscal:
+            stream.write(f"oscal: {written.oscal}\n")
+    for message in outcome.warnings:
+        _warn(message)
+    return outcome.exit_code
 
 
 def _changes_text(results: dict[str, Any]) -> str:
@@ -318,171 +271,50 @@ def _changes_text(results: dict[str, Any]) -> str:
     return text
 
 
-def _exit_code(results: dict[str, Any], gates: Any) -> int:
-    """Exit code of a run: 3 (evidence incomplete) wins over 1 (a gate breached), then 0."""
-    from auditor.judging.gates import breaches
-
-    breached = breaches(results, gates)
-    for message in breached:
-        _warn(f"gate breached: {message}")
-    if not results["evidence"]["complete"]:
-        _warn("evidence is incomplete: " + "; ".join(
-            f"{e['source']}: {e['message']}" for e in results["evidence"]["errors"]) or "see the results file")
-        return ExitCode.EVIDENCE_INCOMPLETE
-    if breached:
-        return ExitCode.GATE_BREACHED
-    return ExitCode.SUCCESS
-
-
 def _warn(message: str) -> None:
     from auditor.report.terminal import safe_text
 
     sys.stderr.write(f"auditor: {safe_text(message, 2000)}\n")
 
 
-def _collect(args: argparse.Namespace, targets: Sequence[str]) -> dict[str, Any]:
-    from auditor.collect.collected import Collected
-    from auditor.evidence.bundle import build_bundle
-
-    unknown = [t for t in targets if t not in TARGETS]
-    if unknown or not targets:
-        raise InputError(f"--target: unknown target {', '.join(unknown) or '(empty)'} "
-                         f"(choose from {', '.join(TARGETS)})")
-    if not os.path.isdir(args.root):
-        raise InputError(f"--root {args.root}: not a directory")
-    collected = Collected()
-    finished: list[str] = []
-    try:
-        _run_collectors(args, targets, collected, finished)
-    except KeyboardInterrupt:
-        raise CollectionInterrupted(_interrupted_bundle(args, collected, targets, finished)) from None
-    return build_bundle(collected, root=args.root)
-
-
-class CollectionInterrupted(Exception):
-    """Ctrl-C during collection; carries the bundle of what the sources finished before it gathered."""
-
-    def __init__(self, evidence: dict[str, Any]) -> None:
-        super().__init__("interrupted during collection")
-        self.evidence = evidence
-
-
-def _interrupted_bundle(args: argparse.Namespace, collected: Any, sources: Sequence[str],
-                        finished: Sequence[str]) -> dict[str, Any]:
-    """The evidence of the sources that finished; the others' targets are marked as errors."""
-    from auditor.collect.k8s_objects import TARGETS as K8S_TARGETS
-    from auditor.evidence.bundle import build_bundle
-
-    fed = {"docker": ("docker.daemon", "docker.container", "docker.image", "docker.network", "host.file",
-                      "host.audit_path", "host.info"),
-           "node": ("node.process", "node.kubelet", "node.info", "host.file"),
-           "cluster": K8S_TARGETS, "manifests": K8S_TARGETS}
-    cut = [s for s in sources if s not in finished]
-    reason = f"interrupted (Ctrl-C) while collecting {', '.join(cut) or 'evidence'}"
-    for source in cut:
-        collected.error(source, reason + ": not collected", targets=fed[source])
-    return build_bundle(collected, root=args.root, incomplete_reason=reason)
-
-
-def _save_interrupted(evidence: dict[str, Any], path: str) -> int:
-    """Save the evidence gathered before Ctrl-C (metadata.complete false) and exit 130."""
-    from auditor.evidence.bundle import save_bundle
-
-    save_bundle(evidence, path)
-    _warn(f"{evidence['metadata']['incomplete_reason']}: the evidence gathered so far is in {path} "
-          "(marked incomplete)")
-    return ExitCode.INTERRUPTED
-
-
-def _run_collectors(args: argparse.Namespace, targets: Sequence[str], collected: Any, finished: list[str]) -> None:
-    """Run the chosen collectors into `collected`, appending each source to `finished` once merged."""
-    if "docker" in targets:
-        from auditor.collect.docker import collect_docker
-
-        collected.merge(collect_docker(docker_host=args.docker_host, root=args.root,
-                                       daemon_json_path=args.daemon_json, timeout=args.timeout))
-        finished.append("docker")
-    if "node" in targets:
-        from auditor.collect.node import collect_node
-
-        collected.merge(collect_node(root=args.root, kubelet_config=args.kubelet_config))
-        finished.append("node")
-    if "cluster" in targets:
-        from auditor.collect.cluster import collect_cluster
-
-        collected.merge(collect_cluster(kubeconfig=args.kubeconfig, context=args.context, in_cluster=args.in_cluster,
-                                        timeout=args.timeout))
-        finished.append("cluster")
-    if "manifests" in targets:
-        if not args.manifests:
-            raise InputError("the manifests source needs a path: --manifests PATH (audit) or "
-                             "`auditor collect manifests PATH...`")
-        from auditor.collect.manifests import collect_manifests
-
-        collected.merge(collect_manifests(args.manifests))
-        finished.append("manifests")
-
-
-def _collect_reachable(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """No --target and no source option: every source that answers (see auditor/collect/discover.py)."""
-    from auditor.collect.collected import Collected
-    from auditor.collect.discover import collect_reachable
-    from auditor.evidence.bundle import build_bundle
-
-    if not os.path.isdir(args.root):
-        raise InputError(f"--root {args.root}: not a directory")
-    collected, reached = Collected(), []
-    try:
-        collect_reachable(root=args.root, docker_host=args.docker_host, daemon_json=args.daemon_json,
-                          timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
-                          context=args.context, in_cluster=args.in_cluster, into=collected, reached=reached)
-    except KeyboardInterrupt:
-        looked = {s["name"] for s in collected.sources if s["status"] == "unreachable"}
-        raise CollectionInterrupted(_interrupted_bundle(args, collected, ("docker", "node", "cluster"),
-                                                        [*reached, *looked])) from None
-    return build_bundle(collected, root=args.root), "-".join(reached) or "audit"
-
-
 # ---------------------------------------------------------------------------------------------
 # commands
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    _formats(args.format)  # fail on a bad option before touching the system
-    _prepare_run(args)
-    if args.demo:
-        from auditor.evidence.bundle import load_bundle
-
-        return _evaluate_and_report(load_bundle(DEMO_EVIDENCE), args, "docker", save_evidence=False)
-    if args.target is not None:
-        targets = [t.strip() for t in args.target.split(",") if t.strip()]
-    else:
-        targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None)))
+    from auditor import api
     from auditor.report.terminal import progress
 
-    label = "-".join(targets) or "audit"
+    formats = _formats(args.format)  # fail on a bad option before touching the system
+    judging = api.prepare(_judging(args))
+    outputs = _outputs(args, formats, reports=True)
+    if args.demo:
+        return _show(api.judge_and_write(api.load_demo(), judging, dataclasses.replace(outputs, save_evidence=False),
+                                         "docker", progress), formats)
+    if args.target is not None:
+        targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
+    else:  # the sources the options name, else (None) every source that answers
+        targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None))) or None
     try:
-        if not targets and args.target is None:
-            with progress("collecting evidence"):
-                evidence, label = _collect_reachable(args)
-        else:
-            with progress("collecting " + ", ".join(targets)):
-                evidence = _collect(args, targets)
-    except CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
-        name = _run_name(exc.evidence, label) + ".evidence.json"
-        return _save_interrupted(exc.evidence, os.path.join(args.output_dir, name))
-    return _evaluate_and_report(evidence, args, label, save_evidence=True)
+        evidence, label = api.collect(_sources(args, targets), progress)
+    except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
+        name = api.run_name(exc.evidence, exc.label) + ".evidence.json"
+        _warn(api.save_interrupted(exc.evidence, os.path.join(args.output_dir, name)))
+        return ExitCode.INTERRUPTED
+    return _show(api.judge_and_write(evidence, judging, outputs, label, progress), formats)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from auditor import api
     from auditor.evidence.bundle import save_bundle
 
     if args.paths and args.source != "manifests":
         raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` does)")
     args.manifests = args.paths
     try:
-        evidence = _collect(args, [args.source])
-    except CollectionInterrupted as exc:
-        return _save_interrupted(exc.evidence, args.output)
+        evidence, _label = api.collect(_sources(args, [args.source]))
+    except api.CollectionInterrupted as exc:
+        _warn(api.save_interrupted(exc.evidence, args.output))
+        return ExitCode.INTERRUPTED
     save_bundle(evidence, args.output)
     meta = evidence["metadata"]
     counts = ", ".join(f"{len(v)} {k}" for k, v in evidence["targets"].items())
@@ -494,11 +326,15 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from auditor import api
     from auditor.evidence.bundle import load_bundle
+    from auditor.report.terminal import progress
 
-    _prepare_run(args)
+    formats = _formats(args.format)
+    judging = api.prepare(_judging(args))
     evidence = load_bundle(args.evidence)
-    return _evaluate_and_report(evidence, args, "evaluate", save_evidence=False)
+    return _show(api.judge_and_write(evidence, judging, _outputs(args, formats, reports=False), "evaluate",
+                                     progress), formats)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ was validated against. A file whose bytes or schema differ (an edited pack, a us
 is simply not in the cache and is parsed and validated as before, so the cache can make loading
 faster but never changes what is loaded. ``tests/test_packs.py`` fails when the cache is stale.
 
-Regenerate after editing a pack or framework file:  python3 -m auditor.packs.cache
+Regenerate after editing a pack or framework file:  python3 -m auditor.packs.rebuild_cache
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,8 +30,7 @@ _loaded: dict[str, Any] | None = None
 
 def schema_fingerprint() -> str:
     """SHA-256 of the schemas pack and framework files are validated against (and the format)."""
-    from auditor.packs.frameworks import framework_schema
-    from auditor.packs.loader import controls_schema, pack_schema
+    from auditor.packs.schemas import controls_schema, framework_schema, pack_schema
 
     schemas = {"format": FORMAT, "pack": pack_schema(), "controls": controls_schema(),
                "framework": framework_schema()}
@@ -88,41 +86,3 @@ def entry(kind: str, data: Any, lines: dict[int, int]) -> dict[str, Any]:
     if list_key:
         out["entry_lines"] = [lines.get(id(item)) for item in data[list_key]]
     return out
-
-
-def build() -> dict[str, Any]:
-    """The cache document for the built-in packs and frameworks, each file validated on the way."""
-    from auditor.packs.frameworks import find_framework_paths, load_framework
-    from auditor.packs.loader import find_pack_paths, load_pack
-
-    recorded: dict[str, Any] = {}
-    import auditor.packs.loader as packs
-
-    def record(kind: str, raw: bytes, data: Any, lines: dict[int, int]) -> None:
-        recorded[hashlib.sha256(raw).hexdigest()] = entry(kind, data, lines)
-
-    packs.RECORD = record
-    try:
-        for path in find_pack_paths().values():
-            load_pack(path)
-        for path in find_framework_paths().values():
-            load_framework(path)
-    finally:
-        packs.RECORD = None
-    return {"format": FORMAT, "schema": schema_fingerprint(), "files": dict(sorted(recorded.items()))}
-
-
-def render(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
-
-
-def main() -> int:
-    text = render(build())  # from the YAML itself (RECORD mode skips the cache being replaced)
-    with open(CACHE_FILE, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    sys.stderr.write(f"wrote {CACHE_FILE}: {len(json.loads(text)['files'])} files\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

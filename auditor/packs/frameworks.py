@@ -29,73 +29,10 @@ from auditor.packs.loader import (
     load_pack,
     schema_problem,
 )
-
-SOURCE_KINDS = ("standard", "published-mapping", "judgement")
-
+from auditor.packs.schemas import SOURCE_KINDS, framework_schema  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------------------
-# schema
-
-def framework_schema() -> dict[str, Any]:
-    """JSON Schema of ``framework.yaml`` (under ``framework``) and ``requirements/*.yaml`` (the root)."""
-    text = {"type": "string", "minLength": 1}
-    mapping = {
-        "type": "object", "required": ["control", "source"], "additionalProperties": False,
-        "properties": {"control": {"type": "string", "pattern": r"^[a-z0-9][a-z0-9.-]*:[A-Za-z0-9][A-Za-z0-9._-]*$"},
-                       "source": text, "note": text},
-    }
-    requirement = {
-        "type": "object",
-        "required": ["id", "title", "section", "assessment"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9.()_-]*$"},
-            "title": text,
-            "section": {"type": "string"},
-            "assessment": {"enum": ["automated", "manual"]},
-            "statement": text,
-            "audit": text,
-            "controls": {"type": "array", "items": mapping},
-            "references": {"type": "array", "items": {"type": "string"}},
-        },
-        "allOf": [
-            {"if": {"properties": {"assessment": {"const": "automated"}}},
-             "then": {"required": ["controls"], "properties": {"controls": {"minItems": 1}}},
-             "else": {"required": ["audit"]}},
-        ],
-    }
-    framework = {
-        "type": "object",
-        "required": ["id", "kind", "title", "version", "source", "sections", "sources"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]*$"},
-            "kind": {"const": "framework"},
-            "title": text,
-            "version": text,
-            "source": text,
-            "description": text,
-            "interpretation": text,
-            "sections": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["id", "title"], "additionalProperties": False,
-                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
-            "sources": {"type": "object", "minProperties": 1, "additionalProperties": {
-                "type": "object", "required": ["kind", "citation", "verified"], "additionalProperties": False,
-                "properties": {"kind": {"enum": list(SOURCE_KINDS)}, "citation": text, "verified": {"type": "boolean"},
-                               "note": text}}},
-        },
-    }
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://auditor.invalid/schemas/framework.schema.json",
-        "title": "auditor framework pack requirements file (requirements/*.yaml); framework.yaml is $defs/framework",
-        "type": "object",
-        "required": ["requirements"],
-        "additionalProperties": False,
-        "properties": {"requirements": {"type": "array", "items": {"$ref": "#/$defs/requirement"}}},
-        "$defs": {"requirement": requirement, "framework": framework, "mapping": mapping},
-    }
-
+# validation (the schema: auditor/packs/schemas.py)
 
 _VALIDATORS: dict[str, Any] = {}
 

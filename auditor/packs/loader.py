@@ -18,9 +18,8 @@ from typing import Any
 import yaml
 
 from auditor.common.errors import InputError
-from auditor.packs.conditions import OPS, VALUE_TYPES, compile_condition
-
-SEVERITIES = ("critical", "high", "medium", "low", "info")
+from auditor.packs.conditions import compile_condition
+from auditor.packs.schemas import SEVERITIES, condition_schema, controls_schema, pack_schema  # noqa: F401 (re-exported)
 
 
 def builtin_pack_dirs() -> list[str]:
@@ -30,126 +29,8 @@ def builtin_pack_dirs() -> list[str]:
     return [d for d in dict.fromkeys(candidates) if os.path.isdir(d)]
 
 
-# ---------------------------------------------------------------------------------------------
-# schema, generated from the operators table
-
-def condition_schema() -> dict[str, Any]:
-    """The JSON Schema of one condition, generated from :data:`auditor.packs.conditions.OPS`."""
-    with_value = sorted(name for name, (_, needs, _) in OPS.items() if needs)
-    without_value = sorted(name for name, (_, needs, _) in OPS.items() if not needs)
-    value_ref = {"anyOf": [{}, {"type": "object", "required": ["param"], "additionalProperties": False,
-                                 "properties": {"param": {"type": "string"}}}]}
-    leaf_common = {"value_type": {"enum": sorted(VALUE_TYPES)}, "note": {"type": "string"}}
-    compare = {
-        "type": "object",
-        "oneOf": [{"required": ["key"]}, {"required": ["flag"]}],
-        "properties": {"key": {"type": "string", "minLength": 1}, "flag": {"type": "string", "minLength": 1},
-                       "op": {"enum": sorted(OPS)}, "value": value_ref, **leaf_common},
-        "required": ["op"],
-        "additionalProperties": False,
-        "allOf": [
-            {"if": {"properties": {"op": {"enum": with_value}}}, "then": {"required": ["value"]}},
-            {"if": {"properties": {"op": {"enum": without_value}}}, "then": {"not": {"required": ["value"]}}},
-        ],
-    }
-    return {
-        "$defs": {
-            "condition": {"oneOf": [
-                compare,
-                {"type": "object", "required": ["all"], "additionalProperties": False,
-                 "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}},
-                                "note": {"type": "string"}}},
-                {"type": "object", "required": ["any"], "additionalProperties": False,
-                 "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}},
-                                "note": {"type": "string"}}},
-                {"type": "object", "required": ["not"], "additionalProperties": False,
-                 "properties": {"not": {"$ref": "#/$defs/condition"}, "note": {"type": "string"}}},
-                {"type": "object", "required": ["schema"], "additionalProperties": False,
-                 "properties": {"schema": {"type": "object"}, "key": {"type": "string"},
-                                "note": {"type": "string"}}},
-            ]},
-        },
-    }
 
 
-def pack_schema() -> dict[str, Any]:
-    """JSON Schema of ``pack.yaml``."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://auditor.invalid/schemas/pack.schema.json",
-        "title": "auditor pack (pack.yaml)",
-        "type": "object",
-        "required": ["id", "kind", "title", "version", "sections"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]*$"},
-            "kind": {"enum": ["benchmark"]},
-            "title": {"type": "string"},
-            "version": {"type": "string"},
-            "description": {"type": "string"},
-            "source": {"type": "string"},
-            "weights": {"type": "object", "propertyNames": {"enum": list(SEVERITIES)},
-                        "additionalProperties": {"type": "number", "minimum": 0}},
-            "parameters": {"type": "object", "additionalProperties": {
-                "type": "object", "required": ["default", "description"], "additionalProperties": False,
-                "properties": {"default": {}, "description": {"type": "string"}}}},
-            "sections": {"type": "array", "minItems": 1, "items": {
-                "type": "object", "required": ["id", "title"], "additionalProperties": False,
-                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
-            "interpretation": {"type": "string"},
-        },
-    }
-
-
-def controls_schema() -> dict[str, Any]:
-    """JSON Schema of a ``controls/*.yaml`` file."""
-    text = {"type": "string", "minLength": 1}
-    control = {
-        "type": "object",
-        "required": ["id", "title", "section", "assessment", "severity", "rationale", "remediation", "audit"],
-        "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$"},
-            "title": text,
-            "section": {"type": "string"},
-            "level": {"enum": [1, 2]},
-            "severity": {"enum": list(SEVERITIES)},
-            "weight": {"type": "number", "minimum": 0},
-            "assessment": {"enum": ["automated", "manual"]},
-            "cis_assessment": {"enum": ["automated", "manual"]},
-            # one target, or several comma-separated ("k8s.role, k8s.clusterrole")
-            "target": {"type": "string", "pattern": r"^[a-z0-9_]+\.[a-z0-9_.]+(, *[a-z0-9_]+\.[a-z0-9_.]+)*$"},
-            "where": {"$ref": "#/$defs/condition"},
-            "check": {"$ref": "#/$defs/condition"},
-            "expected": text,
-            "rationale": text,
-            "audit": text,
-            "remediation": text,
-            "interpretation": text,
-            "references": {"type": "array", "items": {"type": "string"}},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            # ids this control had before (a renumbered control in a pack upgrade): "5.4", or
-            # "old-pack-id:5.4" across packs; recorded in results so `auditor diff` can pair them
-            "aliases": {"type": "array", "uniqueItems": True, "items": {
-                "type": "string", "pattern": r"^([a-z0-9][a-z0-9.-]*:)?[A-Za-z0-9][A-Za-z0-9._-]*$"}},
-        },
-        "allOf": [
-            {"if": {"properties": {"assessment": {"const": "automated"}}},
-             "then": {"required": ["target", "check"]},
-             "else": {"not": {"anyOf": [{"required": ["check"]}, {"required": ["where"]}]}}},
-        ],
-    }
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": "https://auditor.invalid/schemas/controls.schema.json",
-        "title": "auditor pack controls file (controls/*.yaml)",
-        "type": "object",
-        "required": ["controls"],
-        "additionalProperties": False,
-        "properties": {"controls": {"type": "array", "items": control}},
-    }
-    schema.update(condition_schema())
-    return schema
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +82,7 @@ def load_yaml(path: str, raw: bytes | None = None) -> tuple[Any, dict[int, int]]
     return data, loader.lines
 
 
-# Called with (kind, bytes, data, lines) for every file validated, while auditor.packs.cache builds the cache.
+# Called with (kind, bytes, data, lines) for every file validated, while auditor.packs.rebuild_cache builds the cache.
 RECORD: Any = None
 
 

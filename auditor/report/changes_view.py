@@ -31,7 +31,7 @@ def _delta_class(value: Any, better_up: bool = True) -> str:
 
 
 def _score_cells(row: dict[str, Any]) -> list[dict[str, Any]]:
-    from auditor.report.context import fmt_pct
+    from auditor.report.formatting import fmt_pct
 
     cells = []
     for name, label in SCORE_ROWS:
@@ -53,7 +53,7 @@ def _scored(row: dict[str, Any], label: str) -> dict[str, Any]:
 
 
 def _status_view(status: Any) -> dict[str, str]:
-    from auditor.report.context import status_class, status_label
+    from auditor.report.formatting import status_class, status_label
 
     if status is None:
         return {"label": "-", "cls": "st-none"}
@@ -63,7 +63,7 @@ def _status_view(status: Any) -> dict[str, str]:
 def changes_view(diff: dict[str, Any], anchors: dict[tuple[str, str], str] | None = None,
                  pdf: bool = False) -> dict[str, Any]:
     """Everything the changes template shows; ``anchors`` links control ids to their details."""
-    from auditor.report.context import as_text, status_label
+    from auditor.report.formatting import as_text, status_label
     from auditor.report.terminal import SEVERITY_RANK
 
     anchors = anchors or {}
@@ -115,7 +115,7 @@ def changes_view(diff: dict[str, Any], anchors: dict[tuple[str, str], str] | Non
 
 
 def _side_value(value: Any) -> str:
-    from auditor.report.context import as_text
+    from auditor.report.formatting import as_text
 
     if isinstance(value, list):
         return ", ".join(map(str, value))
@@ -146,7 +146,7 @@ def serialize_diff(diff: dict[str, Any]) -> bytes:
 def diff_context(diff: dict[str, Any], diff_bytes: bytes, pdf: bool, source_names: tuple[str, str],
                  diff_name: str) -> dict[str, Any]:
     """The context of the standalone diff report (template diff.html.j2)."""
-    from auditor.report.context import fmt_pct, gauge
+    from auditor.report.formatting import fmt_pct, gauge
 
     sha = hashlib.sha256(diff_bytes).hexdigest()
     new = diff.get("new") or {}

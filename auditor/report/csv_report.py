@@ -10,7 +10,7 @@ import csv
 import io
 from typing import Any
 
-from auditor.report.context import as_text
+from auditor.report.formatting import as_text
 
 COLUMNS = ("pack", "control", "title", "section", "level", "severity", "control_status", "finding_status",
            "subject_type", "subject_name", "subject_id", "file", "line", "expected", "observed", "where",

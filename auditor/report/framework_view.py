@@ -19,7 +19,7 @@ def _formulas() -> tuple[str, str]:
 
 def _contribution(entry: dict[str, Any], sources: dict[str, Any],
                   anchors: dict[tuple[str, str], str]) -> dict[str, Any]:
-    from auditor.report.context import status_class, status_label
+    from auditor.report.formatting import status_class, status_label
 
     key = (str(entry.get("pack", "")), str(entry.get("id", "")))
     status = str(entry.get("status", "not_assessed"))
@@ -48,7 +48,7 @@ def framework_views(frameworks: list[dict[str, Any]],
     ``anchors`` maps (pack, control id) to the anchor of the control's details in the report (only
     the controls whose details the report prints: the PDF leaves out passing ones).
     """
-    from auditor.report.context import as_text, fmt_pct, ordered_statuses, status_class, status_label
+    from auditor.report.formatting import as_text, fmt_pct, ordered_statuses, status_class, status_label
 
     if not frameworks:
         return []

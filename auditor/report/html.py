@@ -28,7 +28,7 @@ def report_environment(pdf: bool):  # type: ignore[no-untyped-def]
     """The Jinja2 environment of the report template (autoescape on for every template)."""
     import jinja2
 
-    from auditor.report import context as ctx
+    from auditor.report import formatting as ctx
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.ChainableUndefined, trim_blocks=False, lstrip_blocks=False,

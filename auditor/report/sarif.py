@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from auditor.report.context import as_text, subject_label
+from auditor.report.formatting import as_text, subject_label
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # SARIF levels by control severity: failures of critical/high controls are errors.

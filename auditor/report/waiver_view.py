@@ -14,7 +14,7 @@ WAIVER_STATES = (("applied", "Applied"), ("expired", "Expired"), ("unused", "Unu
 
 def waiver_line(record: Any) -> str:
     """A waiver record as one readable line: owner, ticket, expiry, reason (the subject selector too)."""
-    from auditor.report.context import as_text
+    from auditor.report.formatting import as_text
 
     if not isinstance(record, dict):
         return as_text(record)
@@ -31,7 +31,7 @@ def waiver_line(record: Any) -> str:
 
 def waivers_view(results: dict[str, Any], anchors: dict[tuple[str, str], str]) -> dict[str, Any] | None:
     """The waivers chapter: file, date, and every waiver by state (None when no waivers were applied)."""
-    from auditor.report.context import as_text, fmt_pct
+    from auditor.report.formatting import as_text, fmt_pct
 
     section = results.get("waivers")
     if not isinstance(section, dict):

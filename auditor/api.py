@@ -1,0 +1,376 @@
+"""The audit as a Python API: collect -> evidence -> evaluate -> results -> outputs -> gates.
+
+The command line (:mod:`auditor.cli`) only turns arguments into the three option sets below, calls
+these functions and maps their outcome to exit codes and messages; tests, a Job runner or another
+program call them directly::
+
+    from auditor import audit, Sources, Judging, Outputs
+
+    outcome = audit(Sources(targets=["manifests"], manifests=["deploy/"]),
+                    Judging(packs=["pod-security-standards"], fail_on="high"),
+                    Outputs(output_dir="reports", pdf=False))
+    outcome.results["score"], outcome.exit_code, outcome.written.results
+
+Nothing here prints: messages for the user (gate breaches, incomplete evidence) are returned in
+:class:`Outcome`, and a progress display is passed in by the caller (``progress=``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.common.errors import ExitCode, InputError
+
+TARGETS = ("docker", "node", "cluster", "manifests")
+DEMO_EVIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "demo-evidence.json")
+
+Progress = Callable[[str], AbstractContextManager[Any]]
+
+
+def _no_progress(_label: str) -> AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------
+# what to collect, how to judge, what to write
+
+@dataclass
+class Sources:
+    """What to collect. ``targets`` None: every source that answers (docker, node, cluster)."""
+
+    targets: Sequence[str] | None = None
+    docker_host: str | None = None
+    root: str = "/"
+    daemon_json: str | None = None
+    timeout: float = 10.0
+    kubelet_config: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool = False
+    manifests: Sequence[str] = ()
+
+
+@dataclass
+class Judging:
+    """Which packs and controls to judge, with which parameters, waivers, baseline and gates."""
+
+    packs: Sequence[str] = ()
+    sections: Sequence[str] = ()
+    controls: Sequence[str] = ()
+    level: int | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    frameworks: Sequence[str] = ()
+    waivers: str | None = None          # a waivers file (YAML)
+    baseline: str | None = None         # an earlier results file
+    fail_under: Sequence[str] = ()      # "[ID=]SCORE"
+    fail_on: str | None = None          # a severity
+    fail_on_regression: bool = False
+
+
+@dataclass
+class Outputs:
+    """Where results go and which report files are written beside them."""
+
+    output_dir: str = "reports"
+    html: bool = True
+    pdf: bool = True
+    oscal: bool = False
+    save_evidence: bool = True
+    html_subjects: int | None = None    # failing subjects listed per control (None: the report's default)
+    pdf_subjects: int | None = None
+
+
+@dataclass
+class Written:
+    """Paths of the files a run wrote."""
+
+    results: str
+    evidence: str | None = None
+    reports: list[str] = field(default_factory=list)
+    oscal: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What an audit produced: the results document, the files, the gate verdict."""
+
+    results: dict[str, Any]
+    written: Written
+    breaches: list[str]
+    exit_code: int
+    warnings: list[str] = field(default_factory=list)
+
+
+class CollectionInterrupted(Exception):
+    """Ctrl-C during collection; carries the bundle of what the sources finished before it gathered."""
+
+    def __init__(self, evidence: dict[str, Any], label: str = "audit") -> None:
+        super().__init__("interrupted during collection")
+        self.evidence = evidence
+        self.label = label
+
+
+@dataclass
+class _Prepared:
+    """A Judging checked and loaded (gates parsed, waivers and baseline read) before collection."""
+
+    judging: Judging
+    gates: Any
+    waiver_set: Any
+    baseline_doc: dict[str, Any] | None
+
+
+# ---------------------------------------------------------------------------------------------
+# collect
+
+def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[str, Any], str]:
+    """Collect the evidence bundle the sources name; return it and a label for file names.
+
+    Raises :class:`CollectionInterrupted` on Ctrl-C, carrying what was gathered (marked incomplete).
+    """
+    if not os.path.isdir(sources.root):
+        raise InputError(f"--root {sources.root}: not a directory")
+    if sources.targets is None:
+        with progress("collecting evidence"):
+            return _collect_reachable(sources)
+    targets = list(sources.targets)
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown or not targets:
+        raise InputError(f"--target: unknown target {', '.join(unknown) or '(empty)'} "
+                         f"(choose from {', '.join(TARGETS)})")
+    label = "-".join(targets)
+    from auditor.collect.collected import Collected
+    from auditor.evidence.bundle import build_bundle
+
+    collected = Collected()
+    finished: list[str] = []
+    with progress("collecting " + ", ".join(targets)):
+        try:
+            _run_collectors(sources, targets, collected, finished)
+        except KeyboardInterrupt:
+            raise CollectionInterrupted(_interrupted_bundle(sources, collected, targets, finished), label) from None
+    return build_bundle(collected, root=sources.root), label
+
+
+def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, finished: list[str]) -> None:
+    """Run the chosen collectors into `collected`, appending each source to `finished` once merged."""
+    if "docker" in targets:
+        from auditor.collect.docker import collect_docker
+
+        collected.merge(collect_docker(docker_host=sources.docker_host, root=sources.root,
+                                       daemon_json_path=sources.daemon_json, timeout=sources.timeout))
+        finished.append("docker")
+    if "node" in targets:
+        from auditor.collect.node import collect_node
+
+        collected.merge(collect_node(root=sources.root, kubelet_config=sources.kubelet_config))
+        finished.append("node")
+    if "cluster" in targets:
+        from auditor.collect.cluster import collect_cluster
+
+        collected.merge(collect_cluster(kubeconfig=sources.kubeconfig, context=sources.context,
+                                        in_cluster=sources.in_cluster, timeout=sources.timeout))
+        finished.append("cluster")
+    if "manifests" in targets:
+        if not sources.manifests:
+            raise InputError("the manifests source needs a path: --manifests PATH (audit) or "
+                             "`auditor collect manifests PATH...`")
+        from auditor.collect.manifests import collect_manifests
+
+        collected.merge(collect_manifests(list(sources.manifests)))
+        finished.append("manifests")
+
+
+def _collect_reachable(sources: Sources) -> tuple[dict[str, Any], str]:
+    """No targets named: every source that answers (see auditor/collect/discover.py)."""
+    from auditor.collect.collected import Collected
+    from auditor.collect.discover import collect_reachable
+    from auditor.evidence.bundle import build_bundle
+
+    collected, reached = Collected(), []
+    try:
+        collect_reachable(root=sources.root, docker_host=sources.docker_host, daemon_json=sources.daemon_json,
+                          timeout=sources.timeout, kubelet_config=sources.kubelet_config,
+                          kubeconfig=sources.kubeconfig, context=sources.context, in_cluster=sources.in_cluster,
+                          into=collected, reached=reached)
+    except KeyboardInterrupt:
+        looked = {s["name"] for s in collected.sources if s["status"] == "unreachable"}
+        raise CollectionInterrupted(_interrupted_bundle(sources, collected, ("docker", "node", "cluster"),
+                                                        [*reached, *looked]), "-".join(reached) or "audit") from None
+    return build_bundle(collected, root=sources.root), "-".join(reached) or "audit"
+
+
+def _interrupted_bundle(sources: Sources, collected: Any, names: Sequence[str],
+                        finished: Sequence[str]) -> dict[str, Any]:
+    """The evidence of the sources that finished; the others' targets are marked as errors."""
+    from auditor.collect.k8s_objects import TARGETS as K8S_TARGETS
+    from auditor.evidence.bundle import build_bundle
+
+    fed = {"docker": ("docker.daemon", "docker.container", "docker.image", "docker.network", "host.file",
+                      "host.audit_path", "host.info"),
+           "node": ("node.process", "node.kubelet", "node.info", "host.file"),
+           "cluster": K8S_TARGETS, "manifests": K8S_TARGETS}
+    cut = [s for s in names if s not in finished]
+    reason = f"interrupted (Ctrl-C) while collecting {', '.join(cut) or 'evidence'}"
+    for source in cut:
+        collected.error(source, reason + ": not collected", targets=fed[source])
+    return build_bundle(collected, root=sources.root, incomplete_reason=reason)
+
+
+def save_interrupted(evidence: dict[str, Any], path: str) -> str:
+    """Save the evidence gathered before Ctrl-C (metadata.complete false); return the message to show."""
+    from auditor.evidence.bundle import save_bundle
+
+    save_bundle(evidence, path)
+    return (f"{evidence['metadata']['incomplete_reason']}: the evidence gathered so far is in {path} "
+            "(marked incomplete)")
+
+
+def load_demo() -> dict[str, Any]:
+    """The bundled demo evidence (a real Docker 20.10 daemon with two dozen containers)."""
+    from auditor.evidence.bundle import load_bundle
+
+    return load_bundle(DEMO_EVIDENCE)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate
+
+def prepare(judging: Judging) -> _Prepared:
+    """Check gates and load waivers and baseline, so bad input fails before any collection."""
+    from auditor.judging.gates import Gates, parse_fail_on, parse_fail_under
+    from auditor.judging.waivers import load_waivers
+    from auditor.results.document import load_results
+
+    gates = Gates(fail_under=parse_fail_under(list(judging.fail_under)), fail_on=parse_fail_on(judging.fail_on),
+                  fail_on_regression=judging.fail_on_regression)
+    if judging.fail_on_regression and not judging.baseline:
+        raise InputError("--fail-on-regression needs --baseline OLD.json")
+    return _Prepared(judging, gates, load_waivers(judging.waivers) if judging.waivers else None,
+                     load_results(judging.baseline) if judging.baseline else None)
+
+
+def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = None) -> dict[str, Any]:
+    """Judge an evidence bundle: the results document, waivers applied and the baseline compared."""
+    from auditor.judging.engine import Selection
+    from auditor.judging.engine import evaluate as judge
+    from auditor.packs.frameworks import packs_and_frameworks
+    from auditor.results.document import build_results
+
+    prepared = judging if isinstance(judging, _Prepared) else prepare(judging or Judging())
+    j = prepared.judging
+    selection = Selection(packs=list(j.packs), sections=list(j.sections), controls=list(j.controls), level=j.level)
+    present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
+    packs, frameworks = packs_and_frameworks(selection.packs, list(j.frameworks), j.params,
+                                             evidence_targets=present)
+    results = build_results(evidence, judge(evidence, packs, selection), selection, frameworks=frameworks)
+    if prepared.waiver_set is not None:  # after evaluation: evaluation itself never sees waivers
+        from auditor.judging.framework_scores import refresh_frameworks
+        from auditor.judging.waivers import apply_waivers, today_utc
+
+        results = apply_waivers(results, prepared.waiver_set, today_utc())
+        refresh_frameworks(results)  # requirement verdicts follow the waived control statuses
+    if prepared.baseline_doc is not None:
+        from auditor.results.diff import diff_results
+
+        results["baseline"] = {"source": j.baseline, "diff": diff_results(prepared.baseline_doc, results)}
+    return results
+
+
+def gate_outcome(results: dict[str, Any], gates: Any) -> tuple[int, list[str], list[str]]:
+    """Exit code, gate breaches and warnings of a run: 3 (evidence incomplete) wins over 1 (a gate
+    breached), then 0."""
+    from auditor.judging.gates import breaches
+
+    breached = breaches(results, gates)
+    warnings = [f"gate breached: {message}" for message in breached]
+    if not results["evidence"]["complete"]:
+        warnings.append("evidence is incomplete: " + ("; ".join(
+            f"{e['source']}: {e['message']}" for e in results["evidence"]["errors"]) or "see the results file"))
+        return ExitCode.EVIDENCE_INCOMPLETE, breached, warnings
+    return (ExitCode.GATE_BREACHED if breached else ExitCode.SUCCESS), breached, warnings
+
+
+# ---------------------------------------------------------------------------------------------
+# write
+
+def run_name(evidence: dict[str, Any], label: str) -> str:
+    """The file name stem of a run: label, host and collection time."""
+    meta = evidence.get("metadata", {})
+    host = re.sub(r"[^A-Za-z0-9._-]+", "_", str(meta.get("host") or "host"))[:60]
+    stamp = re.sub(r"[^0-9TZ]", "", str(meta.get("collected_at") or ""))
+    return f"{label}-{host}-{stamp or 'unknown'}"
+
+
+def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Outputs, label: str,
+                  progress: Progress = _no_progress) -> Written:
+    """Write the evidence (when asked), the results file and the reports beside it."""
+    from auditor.common.jsonio import write_json_atomic
+    from auditor.evidence.bundle import save_bundle
+    from auditor.speed.gc_pause import paused_gc
+
+    os.makedirs(outputs.output_dir, exist_ok=True)
+    base = os.path.join(outputs.output_dir, run_name(evidence, label))
+    written = Written(results=base + ".results.json")
+    with paused_gc():
+        if outputs.save_evidence:
+            written.evidence = base + ".evidence.json"
+            save_bundle(evidence, written.evidence)
+        write_json_atomic(written.results, results)
+    wanted = [f for f, on in (("html", outputs.html), ("pdf", outputs.pdf)) if on]
+    if wanted:
+        from auditor.report.write import write_reports
+
+        with open(written.results, "rb") as fh:  # the reports print and attach exactly these bytes
+            data = fh.read()
+        limits = {k: v for k, v in (("html", outputs.html_subjects), ("pdf", outputs.pdf_subjects)) if v is not None}
+        written.reports = write_reports(results, wanted, base, data, limits or None)
+    if outputs.oscal:
+        from auditor.report.oscal import render_oscal
+
+        written.oscal = base + ".oscal.json"
+        write_json_atomic(written.oscal, render_oscal(results))
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole audit
+
+def judge_and_write(evidence: dict[str, Any], judging: Judging | _Prepared, outputs: Outputs, label: str,
+                    progress: Progress = _no_progress) -> Outcome:
+    """Evaluate a bundle, write its outputs and decide the gates."""
+    from auditor.speed.gc_pause import paused_gc
+
+    prepared = judging if isinstance(judging, _Prepared) else prepare(judging)
+    with progress("evaluating"), paused_gc():
+        results = evaluate(evidence, prepared)
+    written = write_outputs(evidence, results, outputs, label, progress)
+    code, breached, warnings = gate_outcome(results, prepared.gates)
+    return Outcome(results, written, breached, int(code), warnings)
+
+
+def audit(sources: Sources | None = None, judging: Judging | None = None, outputs: Outputs | None = None, *,
+          demo: bool = False, progress: Progress = _no_progress) -> Outcome:
+    """Collect (or load the demo), evaluate, write results and reports, decide the gates.
+
+    Raises :class:`CollectionInterrupted` on Ctrl-C during collection (nothing is evaluated; the
+    caller may :func:`save_interrupted` the evidence it carries).
+    """
+    prepared = prepare(judging or Judging())  # bad waivers, baseline or gates fail before collection
+    outputs = outputs or Outputs()
+    if demo:
+        return judge_and_write(load_demo(), prepared, _replace(outputs, save_evidence=False), "docker", progress)
+    evidence, label = collect(sources or Sources(), progress)
+    return judge_and_write(evidence, prepared, outputs, label, progress)
+
+
+def _replace(outputs: Outputs, **changes: Any) -> Outputs:
+    from dataclasses import replace
+
+    return replace(outputs, **changes)
