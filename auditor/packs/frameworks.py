@@ -27,6 +27,7 @@ from auditor.packs.loader import (
     iter_entries,
     load_checked,
     load_pack,
+    one_line_name,
     schema_problem,
 )
 from auditor.packs.schemas import SOURCE_KINDS, framework_schema  # noqa: F401 (re-exported)
@@ -55,7 +56,7 @@ def _raise_schema_error(path: str, data: Any, lines: dict[int, int], validator: 
     err, line, requirement, inner = problem
     fld = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in inner).lstrip(".")
     where = path + (f" line {line}" if line else "")
-    who = f" requirement {requirement}" if requirement is not None else ""
+    who = f" requirement {one_line_name(requirement)}" if requirement is not None else ""
     raise InputError(f"{where}:{who}{' field ' + repr(fld) if fld else ''}: {err.message}")
 
 

@@ -156,14 +156,19 @@ def schema_problem(data: Any, lines: dict[int, int], validator: Any, list_key: s
     return err, line, entry_id, parts[2:] if parts[:1] == [list_key] else parts
 
 
+def one_line_name(value: Any) -> str:
+    """An id or key as written, or quoted with escapes when it is not one printable line."""
+    return value if isinstance(value, str) and value.isprintable() else repr(value)
+
+
 def _schema_error(path: str, data: Any, lines: dict[int, int], validator: Any) -> None:
     problem = schema_problem(data, lines, validator, "controls")
     if problem is None:
         return
     err, line, control_id, inner = problem
-    field_path = ".".join(str(p) for p in inner)
+    field_path = one_line_name(".".join(str(p) for p in inner))
     where = f"{path}" + (f" line {line}" if line else "")
-    who = f" control {control_id}" if control_id is not None else ""
+    who = f" control {one_line_name(control_id)}" if control_id is not None else ""
     fld = f" field '{field_path}'" if field_path else ""
     raise InputError(f"{where}:{who}{fld}: {err.message}")
 
