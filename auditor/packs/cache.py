@@ -8,6 +8,10 @@ was validated against. A file whose bytes or schema differ (an edited pack, a us
 is simply not in the cache and is parsed and validated as before, so the cache can make loading
 faster but never changes what is loaded. ``tests/test_packs.py`` fails when the cache is stale.
 
+What it buys: loading every built-in pack and framework takes about 0.1 s from the cache against
+1.0 s parsed and validated (this machine, 2 cores), most of a small audit's run; shown by
+tests/perf/bench_manifests.py (the 270-manifest audit) and by `auditor packs list`.
+
 Regenerate after editing a pack or framework file:  python3 -m auditor.packs.rebuild_cache
 """
 

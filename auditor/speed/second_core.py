@@ -9,6 +9,10 @@ returns None and the caller does that part itself: a fork can cost time, never r
 A child is forked only for work worth it (the callers' thresholds) and while this process is
 small (MAX_FORK_RSS), since the child's copy-on-write pages grow as it touches shared objects:
 peak memory figures stay those of one process.
+
+What it buys: the 270-manifest audit takes 0.30 s on two cores and 0.41 s on one (`taskset -c 0`),
+and a large dump is judged in about two thirds of the time; shown by tests/perf/bench_manifests.py
+(run it with and without `taskset -c 0`).
 """
 
 from __future__ import annotations
