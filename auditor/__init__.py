@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from auditor.common.version import __version__
 
 _API = ("audit", "collect", "evaluate", "Sources", "Judging", "Outputs", "Outcome", "CollectionInterrupted")
 __all__ = ["__version__", *_API]

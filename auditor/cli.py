@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from auditor import __version__
 from auditor.api import DEMO_EVIDENCE, TARGETS
 from auditor.common.errors import AuditorError, ExitCode, InputError
+from auditor.common.version import __version__
 
 __all__ = ["DEMO_EVIDENCE", "TARGETS", "build_parser", "main", "run"]
 

@@ -12,10 +12,10 @@ import json
 import socket
 from typing import Any
 
-from auditor import __version__
 from auditor.collect.collected import Collected
 from auditor.common.errors import InputError
 from auditor.common.jsonio import json_chunks, read_json_document, write_json_atomic
+from auditor.common.version import __version__
 from auditor.evidence.redact import redact_metadata_text, redact_targets, redaction_summary
 
 KIND = "auditor-evidence"

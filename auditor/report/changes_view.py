@@ -167,6 +167,6 @@ def diff_context(diff: dict[str, Any], diff_bytes: bytes, pdf: bool, source_name
 
 
 def _auditor_version() -> str:
-    from auditor import __version__
+    from auditor.common.version import __version__
 
     return str(__version__)

@@ -26,8 +26,8 @@ import re
 import uuid
 from typing import Any
 
-from auditor import __version__
 from auditor.common.errors import InputError
+from auditor.common.version import __version__
 
 OSCAL_VERSION = "1.0.6"
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",

@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from auditor import __version__
 from auditor.common.errors import InputError
+from auditor.common.version import __version__
 from auditor.evidence.bundle import utc_now
 from auditor.judging.engine import Selection
 from auditor.judging.framework_scores import framework_results
