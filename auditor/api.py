@@ -309,8 +309,12 @@ def run_name(evidence: dict[str, Any], label: str) -> str:
 
 
 def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Outputs, label: str,
-                  progress: Progress = _no_progress) -> Written:
-    """Write the evidence (when asked), the results file and the reports beside it."""
+                  progress: Progress = _no_progress, helper: Any = None) -> Written:
+    """Write the evidence (when asked), the results file and the reports beside it.
+
+    ``helper``: a :func:`pdf_helper` started earlier; it lays out the PDF while the evidence and
+    the HTML are written here (without one, or if it fails, the PDF is made in this process).
+    """
     from auditor.common.jsonio import write_json_atomic
     from auditor.evidence.bundle import save_bundle
     from auditor.speed.gc_pause import paused_gc
@@ -318,10 +322,14 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
     os.makedirs(outputs.output_dir, exist_ok=True)
     base = os.path.join(outputs.output_dir, run_name(evidence, label))
     written = Written(results=base + ".results.json")
-    with paused_gc():
+
+    def save_evidence() -> None:
         if outputs.save_evidence:
             written.evidence = base + ".evidence.json"
-            save_bundle(evidence, written.evidence)
+            with paused_gc():
+                save_bundle(evidence, written.evidence)
+
+    with paused_gc():
         write_json_atomic(written.results, results)
     wanted = [f for f, on in (("html", outputs.html), ("pdf", outputs.pdf)) if on]
     if wanted:
@@ -330,7 +338,13 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
         with open(written.results, "rb") as fh:  # the reports print and attach exactly these bytes
             data = fh.read()
         limits = {k: v for k, v in (("html", outputs.html_subjects), ("pdf", outputs.pdf_subjects)) if v is not None}
-        written.reports = write_reports(results, wanted, base, data, limits or None)
+        # the PDF first, so its layout (in the helper) overlaps the evidence file and the HTML
+        order = sorted(wanted, key=lambda f: f != "pdf")
+        paths = write_reports(results, order, base, data, limits or None, helper=helper,
+                              results_path=written.results, meanwhile=save_evidence)
+        written.reports = sorted(paths, key=lambda p: not p.endswith(".html"))  # html, then pdf, as before
+    else:
+        save_evidence()
     if outputs.oscal:
         from auditor.report.oscal import render_oscal
 
@@ -339,18 +353,29 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
     return written
 
 
+def pdf_helper(outputs: Outputs) -> Any:
+    """A helper process that imports WeasyPrint and loads the PDF's fonts now, while evidence is
+    collected and judged, to lay out the PDF later (auditor.speed.prestart); None when no PDF is
+    written. Close it when the run ends (``with`` or ``.close()``)."""
+    if not outputs.pdf:
+        return None
+    from auditor.speed.prestart import Helper
+
+    return Helper(["weasyprint", "auditor.report.pdf"], warm="auditor.report.pdf.warm_up")
+
+
 # ---------------------------------------------------------------------------------------------
 # the whole audit
 
 def judge_and_write(evidence: dict[str, Any], judging: Judging | _Prepared, outputs: Outputs, label: str,
-                    progress: Progress = _no_progress) -> Outcome:
-    """Evaluate a bundle, write its outputs and decide the gates."""
+                    progress: Progress = _no_progress, helper: Any = None) -> Outcome:
+    """Evaluate a bundle, write its outputs and decide the gates (``helper``: see :func:`write_outputs`)."""
     from auditor.speed.gc_pause import paused_gc
 
     prepared = judging if isinstance(judging, _Prepared) else prepare(judging)
     with progress("evaluating"), paused_gc():
         results = evaluate(evidence, prepared)
-    written = write_outputs(evidence, results, outputs, label, progress)
+    written = write_outputs(evidence, results, outputs, label, progress, helper)
     code, breached, warnings = gate_outcome(results, prepared.gates)
     return Outcome(results, written, breached, int(code), warnings)
 
@@ -366,8 +391,13 @@ def audit(sources: Sources | None = None, judging: Judging | None = None, output
     outputs = outputs or Outputs()
     if demo:
         return judge_and_write(load_demo(), prepared, _replace(outputs, save_evidence=False), "docker", progress)
-    evidence, label = collect(sources or Sources(), progress)
-    return judge_and_write(evidence, prepared, outputs, label, progress)
+    helper = pdf_helper(outputs)
+    try:
+        evidence, label = collect(sources or Sources(), progress)
+        return judge_and_write(evidence, prepared, outputs, label, progress, helper)
+    finally:
+        if helper is not None:
+            helper.close()
 
 
 def _replace(outputs: Outputs, **changes: Any) -> Outputs:

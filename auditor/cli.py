@@ -294,13 +294,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
         targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
     else:  # the sources the options name, else (None) every source that answers
         targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None))) or None
+    helper = api.pdf_helper(outputs)  # imports WeasyPrint on the other core while evidence is collected
     try:
-        evidence, label = api.collect(_sources(args, targets), progress)
-    except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
-        name = api.run_name(exc.evidence, exc.label) + ".evidence.json"
-        _warn(api.save_interrupted(exc.evidence, os.path.join(args.output_dir, name)))
-        return ExitCode.INTERRUPTED
-    return _show(api.judge_and_write(evidence, judging, outputs, label, progress), formats)
+        try:
+            evidence, label = api.collect(_sources(args, targets), progress)
+        except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
+            name = api.run_name(exc.evidence, exc.label) + ".evidence.json"
+            _warn(api.save_interrupted(exc.evidence, os.path.join(args.output_dir, name)))
+            return ExitCode.INTERRUPTED
+        return _show(api.judge_and_write(evidence, judging, outputs, label, progress, helper), formats)
+    finally:
+        if helper is not None:
+            helper.close()
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ no network, no other local file, whatever a results document contains.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -46,6 +47,34 @@ def _fetcher_class():  # type: ignore[no-untyped-def]
     return AssetsOnlyFetcher
 
 
+_FONTS: list[Any] = []  # [FontConfiguration, CSS of fonts.css]: loaded once per process
+_FONTS_RELEASED: list[bool] = []
+
+
+def _fonts() -> tuple[Any, Any]:
+    """Our font faces, loaded once per process (a warm helper loads them before its job comes)."""
+    if not _FONTS:
+        import weasyprint
+        from weasyprint.text.fonts import FontConfiguration
+
+        from auditor.report.html import read_asset
+
+        config = FontConfiguration()
+        if not _FONTS_RELEASED:
+            atexit.register(_FONTS.clear)  # freed (its temporary font files removed) before shutdown
+            _FONTS_RELEASED.append(True)
+        css = weasyprint.CSS(string=read_asset("fonts.css"), base_url=ASSETS_URL, url_fetcher=_fetcher_class()(),
+                             font_config=config)
+        _FONTS[:] = [config, css]
+    return _FONTS[0], _FONTS[1]
+
+
+def warm_up() -> None:
+    """Import WeasyPrint, load our fonts and lay out a one-line page, so the first real layout of
+    this process starts warm (auditor.speed.prestart runs it in the helper, during collection)."""
+    _layout_pdf("<p>auditor</p>", b"{}", "warm.json", "warm-up", False, None)
+
+
 def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dated: bool,
                 refused: list[str] | None) -> bytes:
     """Lay out our markup as PDF/A-3b with ``attachment`` embedded (fetching nothing but our fonts)."""
@@ -63,8 +92,10 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
     # WeasyPrint allocates millions of objects: with the cyclic collector paused the layout takes a
     # fifth less time, for about 2 % more peak memory (its cycles are freed when the collector resumes).
     try:
+        font_config, fonts_css = _fonts()
         with paused_gc():
-            document = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher).render()
+            document = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher).render(
+                stylesheets=[fonts_css], font_config=font_config)
             pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
                                      custom_metadata=False, pdf_identifier=None,
                                      **({"srgb": True} if dated else {}))
@@ -73,6 +104,20 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
     if refused is not None:
         refused.extend(fetcher.refused)
     return pdf
+
+
+RESULTS_DESCRIPTION = "auditor results document (JSON): every control and finding"
+
+
+def write_pdf_file(markup: str, results_path: str, results_name: str, dated: bool, out_path: str) -> str:
+    """Lay out PDF ``markup`` with the results file at ``results_path`` attached, and write it
+    atomically to ``out_path`` (the job a prestarted helper does; see auditor.report.write)."""
+    from auditor.common.jsonio import write_text_atomic
+
+    with open(results_path, "rb") as fh:
+        data = fh.read()
+    write_text_atomic(out_path, _layout_pdf(markup, data, results_name, RESULTS_DESCRIPTION, dated, None))
+    return out_path
 
 
 def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
@@ -88,8 +133,7 @@ def render_pdf(results: dict[str, Any], *, results_bytes: bytes | None = None,
     data = results_bytes if results_bytes is not None else serialize_results(results)
     markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name,
                                   subjects_limit=subjects_limit)
-    return _layout_pdf(markup, data, results_name, "auditor results document (JSON): every control and finding",
-                       bool(results.get("generated_at")), refused)
+    return _layout_pdf(markup, data, results_name, RESULTS_DESCRIPTION, bool(results.get("generated_at")), refused)
 
 
 def render_diff_pdf(diff: dict[str, Any], *, diff_bytes: bytes | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from auditor.common.jsonio import write_text_atomic
@@ -66,22 +66,41 @@ def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, resul
 
 
 def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
-                  results_bytes: bytes | None = None, limits: dict[str, int] | None = None) -> list[str]:
+                  results_bytes: bytes | None = None, limits: dict[str, int] | None = None, *,
+                  helper: Any = None, results_path: str | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> list[str]:
     """Write ``base`` + extension for each format; returns the paths written.
 
     ``limits``: failing subjects listed per control, by format ("html", "pdf"), as render_report.
     ``results_bytes`` are the bytes of the results file the reports describe (their sha256 is
     printed in the HTML and PDF, and the PDF attaches them); by default the document as auditor
     writes it.
+
+    ``helper`` (an auditor.speed.prestart.Helper that imported WeasyPrint, with ``results_path``
+    the results file holding ``results_bytes``): the PDF's markup is built here and laid out by
+    the helper while the other formats are written; if the helper fails, the PDF is made here.
+    ``meanwhile`` is called once the PDF is handed over (or would have been), before the other
+    formats: work of the caller that can overlap the layout (it runs even if the handing fails).
     """
     from auditor.report.context import serialize_results
     from auditor.report.terminal import progress
 
     data = results_bytes if results_bytes is not None else serialize_results(results)
     name = os.path.basename(base) + EXTENSIONS["json"]
+    limits = limits or {}
+    pdf_path = base + EXTENSIONS["pdf"]
+    try:
+        handed = "pdf" in formats and helper is not None and results_path is not None and \
+            _hand_pdf(helper, results, data, name, limits, results_path, pdf_path)
+    finally:
+        if meanwhile is not None:
+            meanwhile()
     written = []
     for fmt in formats:
         path = base + EXTENSIONS[fmt]
+        if fmt == "pdf" and handed:
+            written.append(path)
+            continue
         if fmt == "json" and os.path.exists(path):
             with open(path, "rb") as fh:
                 if fh.read() == data:  # `auditor report x.results.json --format json -o same-dir`
@@ -90,7 +109,28 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
         with progress(f"rendering {fmt.upper()}"):
             write_file_atomic(path, render_report(results, fmt, data, name, limits))
         written.append(path)
+    if handed:
+        from auditor.speed.prestart import HelperFailed
+
+        with progress("rendering PDF"):
+            try:
+                helper.result()
+            except HelperFailed:  # the helper could not: the PDF is made here (same result, same errors)
+                write_file_atomic(pdf_path, render_report(results, "pdf", data, name, limits))
     return written
+
+
+def _hand_pdf(helper: Any, results: dict[str, Any], data: bytes, name: str, limits: dict[str, int],
+              results_path: str, pdf_path: str) -> bool:
+    """Build the PDF markup and send its layout to ``helper``; False when the helper cannot take it."""
+    if not helper.started:
+        return False
+    from auditor.report.html import render_report_markup
+
+    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=name,
+                                  subjects_limit=limits.get("pdf"))
+    return bool(helper.submit("auditor.report.pdf.write_pdf_file", markup, results_path, name,
+                              bool(results.get("generated_at")), pdf_path))
 
 
 DIFF_FORMATS = ("html", "pdf")

@@ -1,0 +1,175 @@
+"""A helper process started at the beginning of a run, that imports a slow library while the run
+collects and judges, then does one job on the second core while this process goes on.
+
+What it buys: the PDF of the default run. WeasyPrint takes about half a second to a second and a
+half to import, and laying out the PDF takes seconds; with a helper forked before collection
+(while this process is small) the import is done by the time the results exist, and the layout
+runs beside the HTML report, the evidence file and the terminal summary instead of after them.
+Shown by tests/perf/bench_default_run.py (default run against core run).
+
+The job is named by module and function (``module.function(*args)``), its arguments and result
+are plain data sent with :mod:`marshal`. If anything goes wrong (no second core, no fork, the
+helper dies, the job raises), :meth:`Helper.result` raises :class:`HelperFailed` and the caller
+does the job itself: a helper can cost time, never results or error messages.
+"""
+
+from __future__ import annotations
+
+import importlib
+import marshal
+import os
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from auditor.speed.second_core import MAX_FORK_RSS, usable_cpus
+
+
+class HelperFailed(Exception):
+    """The helper could not do its job; the caller does it in process."""
+
+
+def _small_enough() -> bool:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            resident_pages = int(fh.read().split()[1])
+        return resident_pages * os.sysconf("SC_PAGE_SIZE") <= MAX_FORK_RSS
+    except (OSError, ValueError, IndexError):
+        return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+class Helper:
+    """A forked process that imports ``modules`` (and calls ``warm``, a "module.function" name, if
+    given) at once, then waits for one job. :attr:`started` is False when no helper could be
+    started (one core, no fork, or this process already large: its copy-on-write pages would
+    double the memory); :meth:`submit` then refuses and the caller does the job itself."""
+
+    def __init__(self, modules: Sequence[str], warm: str | None = None) -> None:
+        self.pid: int | None = None
+        self.job_fd: int | None = None
+        self.result_fd: int | None = None
+        self.submitted = False
+        if not hasattr(os, "fork") or usable_cpus() < 2 or not _small_enough():
+            return
+        try:
+            job_r, job_w = os.pipe()
+            res_r, res_w = os.pipe()
+            pid = os.fork()
+        except OSError:
+            return
+        if pid == 0:  # the helper: never returns into the caller's code
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+                os.close(job_w)
+                os.close(res_r)
+                code = _serve(job_r, res_w, modules, warm)
+            except BaseException:  # noqa: BLE001,S110 (the parent does the job itself)
+                pass
+            finally:
+                os._exit(code)
+        os.close(job_r)
+        os.close(res_w)
+        self.pid, self.job_fd, self.result_fd = pid, job_w, res_r
+
+    @property
+    def started(self) -> bool:
+        return self.pid is not None
+
+    def submit(self, function: str, *args: Any) -> bool:
+        """Send the job ``function(*args)`` ("package.module.function"); False when there is no helper."""
+        if self.job_fd is None or self.submitted:
+            return False
+        try:
+            _write_all(self.job_fd, marshal.dumps((function, args)))
+            os.close(self.job_fd)
+        except (OSError, ValueError):
+            self.close()
+            return False
+        self.job_fd = None
+        self.submitted = True
+        return True
+
+    def result(self) -> Any:
+        """The job's return value, waiting for it; :class:`HelperFailed` when it could not be done."""
+        if not self.submitted or self.result_fd is None:
+            raise HelperFailed("no job was submitted")
+        try:
+            data = _read_all(self.result_fd)
+        finally:
+            os.close(self.result_fd)
+            self.result_fd = None
+            self._reap()
+        try:
+            ok, value = marshal.loads(data)
+        except (ValueError, EOFError, TypeError):
+            raise HelperFailed("the helper stopped before answering") from None
+        if not ok:
+            raise HelperFailed(str(value))
+        return value
+
+    def _reap(self) -> None:
+        if self.pid is not None:
+            pid, self.pid = self.pid, None
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+    def close(self) -> None:
+        """Stop the helper (whatever it is doing) and release its pipes; safe to call twice."""
+        for name in ("job_fd", "result_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._reap()
+
+    def __enter__(self) -> Helper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _call(name: str) -> Callable[..., Any]:
+    module, _, function = name.rpartition(".")
+    return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+
+def _serve(job_fd: int, result_fd: int, modules: Sequence[str], warm: str | None) -> int:
+    """The helper's life: import, warm up, wait for the job, answer it."""
+    for module in modules:
+        importlib.import_module(module)
+    if warm:
+        _call(warm)()
+    data = _read_all(job_fd)
+    if not data:  # the parent went on without a job (or ended)
+        return 0
+    try:
+        function, args = marshal.loads(data)
+        answer = (True, _call(function)(*args))
+    except Exception as exc:  # noqa: BLE001 (sent to the parent, which redoes the job itself)
+        answer = (False, f"{type(exc).__name__}: {exc}"[:2000])
+    _write_all(result_fd, marshal.dumps(answer))
+    return 0

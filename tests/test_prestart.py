@@ -1,0 +1,106 @@
+"""The prestarted helper (auditor/speed/prestart.py): does its job, or hands it back, never loses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from auditor.speed import prestart
+from auditor.speed.prestart import Helper, HelperFailed
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or prestart.usable_cpus() < 2, reason="needs fork and 2 CPUs")
+
+
+def _helper(monkeypatch, *modules: str) -> Helper:
+    monkeypatch.setattr(prestart, "_small_enough", lambda: True)  # the test process may be large
+    return Helper(list(modules))
+
+
+@needs_fork
+def test_job_runs_in_the_helper_with_its_imports(monkeypatch):
+    with _helper(monkeypatch, "json") as helper:
+        assert helper.started and helper.pid != os.getpid()
+        assert helper.submit("json.dumps", {"a": [1, 2]})
+        assert helper.result() == json.dumps({"a": [1, 2]})
+        assert helper.pid is None  # reaped
+
+
+@needs_fork
+def test_a_failing_job_is_reported_not_lost(monkeypatch):
+    with _helper(monkeypatch) as helper:
+        assert helper.submit("json.loads", "{not json")
+        with pytest.raises(HelperFailed, match="JSONDecodeError"):
+            helper.result()
+
+
+@needs_fork
+def test_a_helper_that_dies_is_a_failure(monkeypatch):
+    with _helper(monkeypatch) as helper:
+        assert helper.submit("os._exit", 3)
+        with pytest.raises(HelperFailed, match="stopped before answering"):
+            helper.result()
+
+
+@needs_fork
+def test_closing_without_a_job_stops_the_helper(monkeypatch):
+    helper = _helper(monkeypatch, "weasyprint")
+    pid = helper.pid
+    helper.close()
+    helper.close()  # twice is fine
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_no_helper_when_the_process_is_large(monkeypatch):
+    monkeypatch.setattr(prestart, "_small_enough", lambda: False)
+    helper = Helper(["json"])
+    assert not helper.started and not helper.submit("json.dumps", 1)
+    with pytest.raises(HelperFailed):
+        helper.result()
+
+
+@needs_fork
+def test_pdf_made_in_process_when_the_helper_fails(monkeypatch, tmp_path):
+    """write_reports: the helper's failure costs time, never the PDF."""
+    from report_samples import demo_results
+
+    from auditor.report.context import serialize_results
+    from auditor.report.write import write_reports
+
+    doc = demo_results()
+    data = serialize_results(doc)
+    results_path = tmp_path / "demo.results.json"
+    results_path.write_bytes(data)
+    with _helper(monkeypatch) as helper:
+        monkeypatch.setattr(helper, "submit", lambda *a: Helper.submit(helper, "os._exit", 1))
+        saved = []
+        paths = write_reports(doc, ["pdf", "html"], str(tmp_path / "demo"), data, helper=helper,
+                              results_path=str(results_path), meanwhile=lambda: saved.append(1))
+    assert saved == [1]
+    assert sorted(os.path.basename(p) for p in paths) == ["demo.html", "demo.pdf"]
+    assert (tmp_path / "demo.pdf").read_bytes().startswith(b"%PDF-")
+
+
+@needs_fork
+def test_pdf_laid_out_by_the_helper_attaches_the_results_file(monkeypatch, tmp_path):
+    from report_samples import demo_results
+
+    from auditor.report.context import serialize_results
+    from auditor.report.write import write_reports
+
+    doc = demo_results()
+    data = serialize_results(doc)
+    results_path = tmp_path / "demo.results.json"
+    results_path.write_bytes(data)
+    with _helper(monkeypatch, "weasyprint", "auditor.report.pdf") as helper:
+        write_reports(doc, ["pdf"], str(tmp_path / "demo"), data, helper=helper, results_path=str(results_path))
+        assert helper.pid is None  # the helper did the job and was reaped
+    assert (tmp_path / "demo.pdf").read_bytes().startswith(b"%PDF-")
+    if shutil.which("pdfdetach"):
+        out = tmp_path / "attached.json"
+        subprocess.run(["pdfdetach", "-save", "1", "-o", str(out), str(tmp_path / "demo.pdf")], check=True)
+        assert out.read_bytes() == data
