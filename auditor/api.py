@@ -370,12 +370,15 @@ def pdf_helper(outputs: Outputs) -> Any:
 def judge_and_write(evidence: dict[str, Any], judging: Judging | _Prepared, outputs: Outputs, label: str,
                     progress: Progress = _no_progress, helper: Any = None) -> Outcome:
     """Evaluate a bundle, write its outputs and decide the gates (``helper``: see :func:`write_outputs`)."""
-    from auditor.speed.gc_pause import paused_gc
+    from auditor.speed.gc_pause import paused_then_frozen, unfreeze
 
     prepared = judging if isinstance(judging, _Prepared) else prepare(judging)
-    with progress("evaluating"), paused_gc():
+    with progress("evaluating"), paused_then_frozen():  # evidence and results live until the run ends
         results = evaluate(evidence, prepared)
-    written = write_outputs(evidence, results, outputs, label, progress, helper)
+    try:
+        written = write_outputs(evidence, results, outputs, label, progress, helper)
+    finally:
+        unfreeze()
     code, breached, warnings = gate_outcome(results, prepared.gates)
     return Outcome(results, written, breached, int(code), warnings)
 

@@ -122,8 +122,34 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
         "where": str(finding.get("where", "")), "message": str(finding.get("message", "")),
         "waiver": waiver_line(waiver) if waiver is not None else "",
         "expired_waiver": waiver_line(expired) if expired is not None else "",
-        "extras": _extras(finding, _FINDING_KNOWN) + _extras(subject, _SUBJECT_KNOWN),
+        "extras": _extras(finding, _FINDING_KNOWN) + _extras(subject, _SUBJECT_KNOWN | _said_by_name(subject)),
     }
+
+
+def _said_by_name(subject: dict[str, Any]) -> set[str]:
+    """Subject fields its label already says (a Kubernetes subject "ns/name:container" of type
+    Kind), so a listed finding does not repeat them."""
+    name, said = str(subject.get("name", "")), set()
+    if subject.get("namespace") and name.startswith(f"{subject['namespace']}/"):
+        said.add("namespace")
+    if subject.get("kind") and subject.get("kind") == subject.get("type"):
+        said.add("kind")
+    if subject.get("container") and name.endswith(f":{subject['container']}"):
+        said.add("container")
+    return said
+
+
+def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """What every listed finding of a control says alike (observed value, where, expected), to
+    print once above the list instead of on every line (empty when fewer than two rows)."""
+    if len(rows) < 2:
+        return {}
+    shared = {}
+    for key in ("expected", "observed", "where"):
+        values = {r[key] for r in rows}
+        if len(values) == 1 and (key != "observed" or all(r["has_observed"] for r in rows)):
+            shared[key] = rows[0][key]
+    return shared
 
 
 def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, Any]:
@@ -131,6 +157,7 @@ def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, 
     subjects = control.get("subjects") or {}
     sel = select_subjects(control.get("findings"), subjects, limit)
     findings = [_finding_view(f) for f in sel.listed]  # rows for the listed subjects only
+    shared = shared_parts(findings)
     bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
     severity = str(control.get("severity", ""))
     return {
@@ -145,7 +172,7 @@ def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, 
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
         "reason": control.get("reason"), "bad": bad,
         "total": int(subjects.get("total", len(control.get("findings") or []))),
-        "subjects": subjects, "findings": findings, "more": sel.more, "problems": sel.problems,
+        "subjects": subjects, "findings": findings, "shared": shared, "more": sel.more, "problems": sel.problems,
         "passing": sel.passing, "other_findings": sel.other, "namespaces": sel.namespaces,
         "other_namespaces": sel.other_namespaces, "other_namespaced": sel.other_namespaced,
         "rationale": control.get("rationale"), "audit": control.get("audit"),

@@ -34,11 +34,16 @@ def _contribution(entry: dict[str, Any], sources: dict[str, Any],
 
 
 def _by_pack(contributions: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Contributions grouped by pack, first-seen order (the PDF prints one line per pack)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    """Contributions grouped by pack (first-seen order), and within a pack by verdict and mapping
+    source: the PDF prints one line per pack, "FAIL 5.1, 5.3 (sp800-190); N/A 2.4 (judgement,
+    unverified)", not one verdict and source per control."""
+    groups: dict[str, dict[tuple[str, str, bool], dict[str, Any]]] = {}
     for c in contributions:
-        groups.setdefault(c["pack"], []).append(c)
-    return list(groups.items())
+        runs = groups.setdefault(c["pack"], {})
+        run = runs.setdefault((c["status"], c["source"], c["unverified"]), {
+            "status_label": c["status_label"], "source": c["source"], "unverified": c["unverified"], "ids": []})
+        run["ids"].append(f"{c['id']} ({c['note']})" if c["note"] else c["id"])
+    return [(pack, list(runs.values())) for pack, runs in groups.items()]
 
 
 def framework_views(frameworks: list[dict[str, Any]],

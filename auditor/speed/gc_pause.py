@@ -23,3 +23,28 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+
+@contextlib.contextmanager
+def paused_then_frozen() -> Iterator[None]:
+    """:func:`paused_gc` for a block whose results live on (the evidence and results of a run):
+    before the collector resumes, the objects alive are frozen (moved out of its sight) until
+    :func:`unfreeze` is called at the end of the run.
+
+    What it buys: about a second at 43k objects. The first collection after a paused stretch
+    would otherwise walk every object the stretch built, and free nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def unfreeze() -> None:
+    """Give the frozen objects back to the collector (the run that froze them has ended)."""
+    gc.unfreeze()
