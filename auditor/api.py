@@ -84,6 +84,7 @@ class Outputs:
     save_evidence: bool = True
     html_subjects: int | None = None    # failing subjects listed per control (None: the report's default)
     pdf_subjects: int | None = None
+    sign: Any = None                    # a signing key (auditor.signing.keys.load): PAdES PDF + attestation
 
 
 @dataclass
@@ -94,6 +95,7 @@ class Written:
     evidence: str | None = None
     reports: list[str] = field(default_factory=list)
     oscal: str | None = None
+    attestation: str | None = None
 
 
 @dataclass
@@ -350,6 +352,9 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
 
         written.oscal = base + ".oscal.json"
         write_json_atomic(written.oscal, render_oscal(results))
+    if outputs.sign is not None:
+        with progress("signing"):
+            sign_outputs(written, results, outputs.sign, base)
     return written
 
 
@@ -362,6 +367,18 @@ def pdf_helper(outputs: Outputs) -> Any:
     from auditor.speed.prestart import Helper
 
     return Helper(["weasyprint", "auditor.report.pdf"], warm="auditor.report.pdf.warm_up")
+
+
+def sign_outputs(written: Written, results: dict[str, Any], signing_key: Any, base: str) -> None:
+    """Sign the PDF (PAdES) and write the run's attestation over every file it wrote."""
+    from auditor.signing.attestation import SUFFIX, write_attestation
+    from auditor.signing.pdf_signature import sign_pdf
+
+    for path in written.reports:
+        if path.endswith(".pdf"):
+            sign_pdf(path, signing_key)
+    files = [p for p in (written.evidence, written.results, *written.reports, written.oscal) if p]
+    written.attestation = write_attestation(base + SUFFIX, files, results, signing_key)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -83,6 +83,10 @@ def _add_output(p: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline", metavar="OLD.json",
                    help="an earlier results file: the comparison goes into the results (`baseline`)")
     g.add_argument("--waivers", metavar="FILE", help="waivers file (YAML) to apply; see docs/waivers.md")
+    g.add_argument("--sign-key", metavar="KEY", help="sign the run: the PDF as PAdES and an attestation "
+                   "(RUN.attestation.json) over every file written; a key from `auditor keygen`")
+    g.add_argument("--sign-cert", metavar="CERT", help="the signing key's certificate (default: in KEY, or KEY "
+                   "with .crt for .key)")
 
 
 def _add_docker_source(p: argparse.ArgumentParser) -> None:
@@ -162,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-on-regression", action="store_true",
                    help="exit 1 when a control or subject fails in NEW that did not in OLD")
 
+    p = sub.add_parser("verify", help="verify signed runs offline: attestations, PDF signatures, file digests")
+    p.add_argument("files", nargs="+", metavar="FILE", help="attestation, PDF, results, evidence or HTML files")
+    p.add_argument("--trust", action="append", default=[], metavar="CERT",
+                   help="a trusted signer certificate, or the CA that issued it (repeatable)")
+
+    p = sub.add_parser("keygen", help="make a signing key and a self-signed certificate for --sign-key")
+    p.add_argument("directory", metavar="DIR", help="folder for auditor-signing.key (0600) and auditor-signing.crt")
+    p.add_argument("--name", default="auditor evidence signer", help="the certificate's common name")
+
     p = sub.add_parser("packs", help="list, show or validate check packs")
     psub = p.add_subparsers(dest="packs_command", metavar="ACTION")
     psub.required = True
@@ -229,7 +242,19 @@ def _outputs(args: argparse.Namespace, formats: Sequence[str], reports: bool) ->
     return Outputs(output_dir=args.output_dir, oscal="oscal" in formats, save_evidence=args.command == "audit",
                    html=reports and not args.no_html,
                    pdf=reports and not (args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1"),
-                   html_subjects=getattr(args, "html_subjects", None), pdf_subjects=getattr(args, "pdf_subjects", None))
+                   html_subjects=getattr(args, "html_subjects", None), pdf_subjects=getattr(args, "pdf_subjects", None),
+                   sign=_signing_key(args))
+
+
+def _signing_key(args: argparse.Namespace) -> Any:
+    """The key of --sign-key, read (and checked against its certificate) before anything is collected."""
+    if not args.sign_key:
+        if args.sign_cert:
+            raise InputError("--sign-cert needs --sign-key KEY")
+        return None
+    from auditor.signing.keys import load
+
+    return load(args.sign_key, args.sign_cert)
 
 
 def _show(outcome: Any, formats: Sequence[str]) -> int:
@@ -251,6 +276,8 @@ def _show(outcome: Any, formats: Sequence[str]) -> int:
             stream.write(f"evidence: {written.evidence}\n")
         if written.oscal:
             stream.write(f"oscal: {written.oscal}\n")
+        if written.attestation:
+            stream.write(f"attestation: {written.attestation} (signed; check with `auditor verify`)\n")
     for message in outcome.warnings:
         _warn(message)
     return outcome.exit_code
@@ -406,6 +433,32 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return ExitCode.GATE_BREACHED if breached else ExitCode.SUCCESS
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Verify signed runs; exit 0 only when every check of every file holds, else 1."""
+    from auditor.report.terminal import safe_text
+    from auditor.signing.verify import verify
+
+    checks = verify(args.files, args.trust)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        sys.stdout.write(f"{mark} {safe_text(check.path, 300)}: {safe_text(check.message, 500)}\n")
+    failed = [c for c in checks if not c.ok]
+    sys.stdout.write(f"{len(checks) - len(failed)} of {len(checks)} checks hold"
+                     + (": verified\n" if not failed else ": NOT verified\n"))
+    return ExitCode.GATE_BREACHED if failed else ExitCode.SUCCESS
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from auditor.signing.keys import cert_fingerprint, generate
+
+    key_path, cert_path = generate(args.directory, args.name)
+    with open(cert_path, "rb") as fh:
+        fingerprint = cert_fingerprint(fh.read())
+    sys.stderr.write(f"wrote {key_path} (private, 0600) and {cert_path} (certificate sha256 {fingerprint})\n"
+                     f"sign a run with --sign-key {key_path}; verifiers use --trust {cert_path}\n")
+    return ExitCode.SUCCESS
+
+
 def _validate_packs(paths: list[str]) -> int:
     from auditor.packs.frameworks import describe_frameworks, is_framework_dir
     from auditor.packs.loader import load_pack
@@ -463,7 +516,7 @@ def cmd_packs(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "evaluate": cmd_evaluate, "report": cmd_report,
-            "diff": cmd_diff, "packs": cmd_packs}
+            "diff": cmd_diff, "packs": cmd_packs, "verify": cmd_verify, "keygen": cmd_keygen}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,9 +13,9 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "auditor")
 
 # The stages in flow order. A module may import its own stage and earlier ones only.
-STAGES = ["common", "speed", "collect", "evidence", "packs", "judging", "results", "report", "api", "cli"]
+STAGES = ["common", "speed", "collect", "evidence", "packs", "judging", "results", "report", "signing", "api", "cli"]
 RANK = {"common": 0, "speed": 0, "collect": 1, "evidence": 2, "packs": 3, "judging": 4, "results": 5, "report": 6,
-        "api": 7, "cli": 8, "__main__": 9}
+        "signing": 7, "api": 8, "cli": 9, "__main__": 10}
 # The package root holds the version (auditor/common/version.py) and lazy names of the API:
 # ``from auditor import audit`` loads auditor.api on first use, never at import.
 ROOT_LAZY = {("auditor", "auditor.api")}
