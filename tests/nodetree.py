@@ -160,3 +160,33 @@ def fake_process(name: str, flags: list[str], seconds: int = 60) -> Iterator[sub
     finally:
         proc.kill()
         proc.wait()
+
+
+def kubelet_kubeconfig(ca_pem: bytes | None, server: str = "https://10.0.0.10:6443") -> str:
+    """A kubelet kubeconfig naming the cluster CA (certificate-authority-data) and a client cert."""
+    import base64
+
+    lines = ["apiVersion: v1", "kind: Config", "clusters:", "- name: kubernetes", "  cluster:",
+             f"    server: {server}"]
+    if ca_pem:
+        lines.append(f"    certificate-authority-data: {base64.b64encode(ca_pem).decode()}")
+    lines += ["users:", "- name: default-auth", "  user:",
+              "    client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem",
+              "    client-key: /var/lib/kubelet/pki/kubelet-client-current.pem",
+              "contexts:", "- name: default", "  context: {cluster: kubernetes, user: default-auth}",
+              "current-context: default"]
+    return "\n".join(lines) + "\n"
+
+
+def worker_tree(root: str, hostname: str, *, ca_pem: bytes | None = None, kubelet_conf_mode: int = 0o600) -> None:
+    """A kubeadm worker node: kubelet config, unit and kubeconfig, the cluster CA, kube-proxy, CNI."""
+    write(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644)
+    write(root, "/etc/group", "root:x:0:\n", 0o644)
+    write(root, "/etc/hostname", hostname + "\n", 0o644)
+    write(root, "/etc/kubernetes/kubelet.conf", kubelet_kubeconfig(ca_pem), kubelet_conf_mode)
+    mkdir(root, "/etc/kubernetes/pki", 0o755)
+    write(root, "/etc/kubernetes/pki/ca.crt", (ca_pem or b"-----BEGIN CERTIFICATE-----\n").decode(), 0o644)
+    write(root, "/var/lib/kubelet/config.yaml", KUBELET_CONFIG, 0o600)
+    write(root, "/usr/lib/systemd/system/kubelet.service", "[Service]\nExecStart=/usr/bin/kubelet\n", 0o600)
+    write(root, "/etc/cni/net.d/10-flannel.conflist", '{"name": "cbr0", "plugins": []}\n', 0o600)
+    write(root, "/var/lib/kube-proxy/kubeconfig.conf", "apiVersion: v1\nkind: Config\n", 0o600)

@@ -114,6 +114,7 @@ class Api:
         cfg.retries = urllib3.Retry(total=0, connect=0, read=0, redirect=0, status=0, raise_on_status=False)
         cfg.connection_pool_maxsize = max(workers, 1)
         self.server = cfg.host
+        self.ca_sha256 = _ca_fingerprint(cfg.ssl_ca_cert)
         self.client = client.ApiClient(cfg)
         self._exception = client.ApiException
 
@@ -137,6 +138,19 @@ class Api:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _ca_fingerprint(path: str | None) -> str | None:
+    """Fingerprint of the cluster CA the client trusts (what node bundles are matched against)."""
+    from auditor.common.certs import first_cert_sha256
+
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            return first_cert_sha256(fh.read(1 << 20))
+    except OSError:
+        return None
 
 
 def _default_kubeconfig() -> str:
@@ -321,6 +335,8 @@ def _collect(kubeconfig: str | None, context: str | None, in_cluster: bool, time
         incomplete[kl.kind] = kl.reason
         collected.error(SOURCE, f"list {kl.kind} ({kl.path}): {kl.reason}", targets=targets_of_kind(kl.kind))
     extra: dict[str, Any] = {"server": api.server, "context": api.name}
+    if api.ca_sha256:
+        extra["cluster_ca_sha256"] = api.ca_sha256
     if version_error:
         extra["errors"] = {"version": version_error}
     objects_to_targets(((obj, None) for kl in lists for obj in kl.items), collected, cluster_name=api.name,

@@ -580,6 +580,33 @@ def file_roles(root: str, layout: dict[str, Any], items: dict[str, dict[str, Any
 
 # ---------------------------------------------------------------- distribution and entry point
 
+def cluster_ca_sha256(root: str, kubeconfig: str | None) -> str | None:
+    """The fingerprint of the cluster CA the kubelet's kubeconfig trusts (its first cluster's
+    certificate-authority-data or certificate-authority file), so a merge can tell a node of
+    another cluster. Only that certificate is read from the kubeconfig, never its credentials."""
+    import base64
+    import binascii
+
+    from auditor.common.certs import first_cert_sha256
+
+    if not kubeconfig:
+        return None
+    doc, error, exists = read_yaml(root, kubeconfig)
+    clusters = doc.get("clusters") if isinstance(doc, dict) and not error else None
+    first = clusters[0] if isinstance(clusters, list) and clusters and isinstance(clusters[0], dict) else {}
+    cluster = first.get("cluster") if isinstance(first.get("cluster"), dict) else {}
+    data, path = cluster.get("certificate-authority-data"), cluster.get("certificate-authority")
+    if isinstance(data, str):
+        try:
+            return first_cert_sha256(base64.b64decode(data))
+        except (binascii.Error, ValueError):
+            return None
+    if isinstance(path, str) and path:
+        text = host.read_optional(root, path)
+        return first_cert_sha256(text) if text else None
+    return None
+
+
 def detect_distribution(root: str, k3s_running: bool) -> str:
     """kubeadm, k3s, rke2 or unknown, from the layouts' marker paths (k3s also by its process)."""
     if k3s_running:
@@ -637,8 +664,13 @@ def collect_node(*, root: str = "/", kubelet_config: str | None = None) -> Colle
     collected.source("node.files", detail=f"{root} ({distribution} layout)")
     roles = (["control-plane"] if any(n in components for n in CONTROL_PLANE) else []) + \
         (["etcd"] if "etcd" in components else []) + (["worker"] if "kubelet" in components or kubelet else [])
-    collected.add("node.info", {"subject": {"type": "node", "name": node}, "roles": roles,
-                                "distribution": distribution,
-                                "components": [n for n in COMPONENTS if n in components]})
+    kubeconfig = (((kubelet or {}).get("flags") or {}).get("kubeconfig") or [None])[-1] \
+        or layout.get("kubelet_kubeconfig")
+    info: dict[str, Any] = {"subject": {"type": "node", "name": node}, "roles": roles, "distribution": distribution,
+                            "components": [n for n in COMPONENTS if n in components]}
+    ca = cluster_ca_sha256(root, kubeconfig)
+    if ca:
+        info["cluster_ca_sha256"] = ca
+    collected.add("node.info", info)
     collected.targets.setdefault("node.process", [])
     return collected

@@ -70,7 +70,8 @@ def _bounded(value: Any) -> Any:
 # Subject fields findings keep: identity (diffs match on type, name, namespace, kind, container,
 # path; never on id, which changes when a container is recreated) and what waiver selectors read.
 _SUBJECT_TYPES: dict[str, type] = {"line": int, "labels": dict}  # every other subject field is a string
-SUBJECT_KEYS = ("type", "name", "id", "path", "file", "line", "namespace", "kind", "container", "image", "labels")
+SUBJECT_KEYS = ("type", "name", "host", "id", "path", "file", "line", "namespace", "kind", "container", "image",
+                "labels")
 
 
 def subject_of(item: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +109,51 @@ def _views(evidence: dict[str, Any], target: str) -> list[tuple[dict[str, Any], 
     items = [i for i in evidence["targets"].get(target, []) if isinstance(i, dict)]
     daemons = evidence["targets"].get("docker.daemon") or []
     if target != "docker.daemon" and daemons and target.startswith(("docker.", "host.")):
-        daemon = daemons[0]
-        items = [{**i, "daemon": daemon} for i in items]
+        if (evidence.get("metadata") or {}).get("parts"):
+            # a merged bundle: each host's items see that host's daemon (auditor/evidence/merge.py)
+            by_host = {}
+            for daemon in daemons:
+                by_host.setdefault(_host_of(daemon), daemon)
+            items = [{**i, "daemon": by_host[_host_of(i)]} if _host_of(i) in by_host else i for i in items]
+        else:
+            daemon = daemons[0]
+            items = [{**i, "daemon": daemon} for i in items]
     return [(item, subject_of(item)) for item in items]
+
+
+def _host_of(item: dict[str, Any]) -> Any:
+    subject = item.get("subject")
+    return subject.get("host") if isinstance(subject, dict) else None
+
+
+@dataclass
+class Hosts:
+    """The hosts of a merged bundle (metadata.parts): each one's collection time (ages of its
+    items are measured against it), the targets it could not collect, and its kind."""
+
+    as_of: dict[str, Any] = field(default_factory=dict)
+    broken: dict[str, dict[str, str]] = field(default_factory=dict)
+    kinds: dict[str, list[str]] = field(default_factory=dict)
+
+
+_HOSTS_KEY = "\0hosts"  # where the Hosts of a run are kept in the views cache
+
+
+def _hosts(evidence: dict[str, Any], views: dict[str, Any]) -> Hosts | None:
+    if _HOSTS_KEY not in views:
+        parts = (evidence.get("metadata") or {}).get("parts")
+        hosts = None
+        if isinstance(parts, list):
+            hosts = Hosts()
+            for part in parts:
+                host = part.get("host") if isinstance(part, dict) else None
+                if not isinstance(host, str):
+                    continue
+                hosts.as_of[host] = parse_timestamp(part.get("collected_at"))
+                hosts.broken[host] = {str(k): str(v) for k, v in (part.get("target_errors") or {}).items()}
+                hosts.kinds[host] = [str(k) for k in part.get("kinds") or []]
+        views[_HOSTS_KEY] = hosts
+    return views[_HOSTS_KEY]
 
 
 def _judge(where: Any, check: Any, expected: str | None, view: dict[str, Any],
@@ -130,9 +173,9 @@ def _judge(where: Any, check: Any, expected: str | None, view: dict[str, Any],
             "observed": _bounded(outcome.observed), "where": outcome.key}
 
 
-def _subject_key(finding: dict[str, Any]) -> tuple[str, str, str]:
+def _subject_key(finding: dict[str, Any]) -> tuple[str, str, str, str]:
     s = finding["subject"]
-    return (str(s.get("name", "")), str(s.get("id", "")), str(s.get("path", "")))
+    return (str(s.get("host", "")), str(s.get("name", "")), str(s.get("id", "")), str(s.get("path", "")))
 
 
 @contextmanager
@@ -145,7 +188,7 @@ def evaluation_context(evidence: dict[str, Any]) -> Iterator[None]:
         AS_OF.reset(token)
 
 
-def evaluate_control(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> dict[str, Any]:
+def evaluate_control(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> dict[str, Any]:
     """Verdict and findings of one control."""
     if AS_OF.get() is None:  # called on its own, outside evaluate()
         with evaluation_context(evidence):
@@ -154,7 +197,7 @@ def evaluate_control(control: Control, evidence: dict[str, Any], views: dict[str
 
 
 def _evaluate_control(control: Control, evidence: dict[str, Any],
-                      views: dict[str, list[Any]]) -> dict[str, Any]:
+                      views: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"status": MANUAL, "reason": None, "findings": [], "counts": {PASS: 0, FAIL: 0, ERROR: 0}}
     if control.assessment == "manual":
         result["reason"] = "needs a person: see the audit text"
@@ -169,12 +212,18 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     items = _items(control, evidence, views)
     where, check = control.compile()
     expected = control.data.get("expected")
-    findings = [f for f in (_judge(where, check, expected, view, subject) for view, subject in items) if f is not None]
+    hosts = _hosts(evidence, views)
+    if hosts is None:
+        findings = [f for f in (_judge(where, check, expected, view, subject) for view, subject in items)
+                    if f is not None]
+    else:
+        findings = _judge_hosts(control, hosts, where, check, expected, items)
     findings.sort(key=_subject_key)
     counts = {PASS: 0, FAIL: 0, ERROR: 0}
     for finding in findings:
         counts[finding["status"]] += 1
     result["counts"] = counts
+    host_status = _host_statuses(findings) if hosts is not None else None
     if counts[PASS] > MAX_PASS_FINDINGS:
         kept = 0
         listed = []
@@ -185,6 +234,8 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
                     continue
             listed.append(finding)
         findings = listed
+    if host_status is not None:
+        result["hosts"] = host_status
     statuses = {status for status, n in counts.items() if n}
     if not statuses:
         status = NOT_APPLICABLE
@@ -202,11 +253,56 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     return result
 
 
+def _judge_hosts(control: Control, hosts: Hosts, where: Any, check: Any, expected: str | None,
+                 items: list[Any]) -> list[dict[str, Any]]:
+    """Findings of a merged bundle's items: each host's items judged at its own collection time; a
+    host that could not collect a target the control reads gets one `error` finding with the reason
+    (its other items are not judged, as when its own bundle is evaluated alone)."""
+    findings: list[dict[str, Any]] = []
+    broken: dict[str, str] = {}
+    for host, errors in hosts.broken.items():
+        name = next((t for t in control.target_names if t in errors), None)
+        if name is not None:
+            broken[host] = f"{name} was not collected on {host}: {errors[name]}"
+    current: Any = object()
+    token = AS_OF.set(AS_OF.get())
+    try:
+        for view, subject in items:
+            host = subject.get("host")
+            if host in broken:
+                continue
+            if host != current and host in hosts.as_of:
+                AS_OF.set(hosts.as_of[host])
+                current = host
+            finding = _judge(where, check, expected, view, subject)
+            if finding is not None:
+                findings.append(finding)
+    finally:
+        AS_OF.reset(token)
+    for host, message in sorted(broken.items()):
+        kind = "node" if "node" in hosts.kinds.get(host, ()) else "host"
+        findings.append({"subject": {"type": kind, "name": host, "host": host}, "status": ERROR, "message": message})
+    return findings
+
+
+_RANK = {PASS: 0, ERROR: 1, FAIL: 2}
+
+
+def _host_statuses(findings: list[dict[str, Any]]) -> dict[str, str]:
+    """Each host's verdict on a control: fail if any of its subjects fails, else error, else pass."""
+    out: dict[str, str] = {}
+    for finding in findings:
+        host = finding["subject"].get("host")
+        if isinstance(host, str) and _RANK[finding["status"]] >= _RANK[out.get(host, PASS)]:
+            out[host] = finding["status"]
+    return dict(sorted(out.items()))
+
+
 # Below this many subjects to judge, a second process (auditor/speed/second_core.py) costs more than it saves.
 PARALLEL_MIN_SUBJECTS = 4_000
 
 
-def _items(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> list[Any]:
+def _items(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> list[Any]:
     """(view, subject) pairs of every target the control judges; each target's views built once."""
     for name in control.target_names:
         if name not in views:
@@ -214,7 +310,7 @@ def _items(control: Control, evidence: dict[str, Any], views: dict[str, list[Any
     return [pair for name in control.target_names for pair in views[name]]
 
 
-def _cost(control: Control, evidence: dict[str, Any], views: dict[str, list[Any]]) -> int:
+def _cost(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> int:
     """Subjects the control will judge (building the views it needs on the way); 0 for a manual
     control or one whose target was not collected (its verdict needs no judging)."""
     broken = evidence.get("metadata", {}).get("target_errors") or {}
@@ -232,7 +328,7 @@ def evaluate(evidence: dict[str, Any], packs: Iterable[Pack], selection: Selecti
     from auditor.speed.second_core import run_split
 
     selection = selection or Selection()
-    views: dict[str, list[Any]] = {}
+    views: dict[str, Any] = {}
     chosen = [(pack, [c for c in pack.controls if selection.accepts(c)]) for pack in packs]
     controls = [c for _, selected in chosen for c in selected]
     with evaluation_context(evidence):

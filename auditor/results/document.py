@@ -28,7 +28,26 @@ SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 _CONTROL_TEXT_FIELDS = ("rationale", "audit", "remediation", "interpretation", "expected")
 
 
-def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dict[str, Any]:
+def host_rollup(statuses: dict[str, str], roles: dict[str, list[str]]) -> dict[str, Any]:
+    """A control's verdict across the hosts of a merged bundle: how many nodes or Docker hosts it
+    passed, failed or could not judge ("fails on 3 of 40"), the same per role, and which failed."""
+    def tally(names: list[str]) -> dict[str, int]:
+        counts = {"total": len(names), "pass": 0, "fail": 0, "error": 0}
+        for name in names:
+            counts[statuses[name]] += 1
+        return counts
+
+    by_role: dict[str, list[str]] = {}
+    for name in statuses:
+        for role in roles.get(name) or ["unknown"]:
+            by_role.setdefault(role, []).append(name)
+    return {**tally(list(statuses)), "roles": {role: tally(names) for role, names in sorted(by_role.items())},
+            "failing": [h for h, s in statuses.items() if s == "fail"],
+            "erroring": [h for h, s in statuses.items() if s == "error"]}
+
+
+def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any],
+                   roles: dict[str, list[str]] | None = None) -> dict[str, Any]:
     findings = verdict["findings"]
     counts = dict(verdict["counts"])
     listed_passes = sum(1 for f in findings if f["status"] == "pass")
@@ -50,6 +69,8 @@ def _control_entry(pack: Pack, control: Control, verdict: dict[str, Any]) -> dic
         "subjects": {"total": counts["pass"] + counts["fail"] + counts["error"], **counts},
         "findings": findings,
     }
+    if "hosts" in verdict:
+        entry["hosts"] = host_rollup(verdict["hosts"], roles or {})
     for name in _CONTROL_TEXT_FIELDS:
         if name in control.data:
             entry[name] = control.data[name]
@@ -66,10 +87,17 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
                   frameworks: Sequence[Framework] = ()) -> dict[str, Any]:
     """Assemble the results document from the engine's verdicts (and the frameworks' verdicts over them)."""
     meta = evidence.get("metadata", {})
+    parts = [p for p in meta.get("parts") or [] if isinstance(p, dict)]
+    roles = {p["host"]: list(p.get("roles") or []) for p in parts if isinstance(p.get("host"), str)}
     controls: list[dict[str, Any]] = []
     packs_out = []
+    host_verdicts: dict[str, list[dict[str, Any]]] = {h: [] for h in roles}
     for pack, verdicts in evaluated:
-        entries = [_control_entry(pack, c, v) for c, v in verdicts]
+        entries = [_control_entry(pack, c, v, roles) for c, v in verdicts]
+        for control, verdict in verdicts:
+            for host, status in (verdict.get("hosts") or {}).items():
+                host_verdicts.setdefault(host, []).append({"status": status, "weight": control.weight,
+                                                           "assessment": control.assessment})
         controls.extend(entries)
         sections = []
         for section in pack.sections:
@@ -81,7 +109,7 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
             "sha256": pack.sha256, "parameters": pack.parameters,
             **score_controls(entries), "sections": sections,
         })
-    return {
+    doc = {
         "kind": KIND,
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at or utc_now(),
@@ -104,6 +132,31 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
         "controls": controls,
         "frameworks": framework_results(controls, frameworks),
     }
+    if parts:
+        doc["evidence"]["parts"] = [{k: p.get(k) for k in ("host", "kinds", "roles", "source", "sha256",
+                                                              "collected_at", "complete")} for p in parts]
+        doc["hosts"] = host_scores(parts, host_verdicts)
+    return doc
+
+
+def host_scores(parts: list[dict[str, Any]], verdicts: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each node's or Docker host's own score: the score formula over the controls as judged on
+    that host alone (its verdict on a control: fail if one of its subjects fails); worst first."""
+    out = []
+    for part in parts:
+        host = part.get("host")
+        if not isinstance(host, str):
+            continue
+        scored = score_controls(verdicts.get(host, []))
+        out.append({"host": host, "kinds": list(part.get("kinds") or []), "roles": list(part.get("roles") or []),
+                    "complete": bool(part.get("complete", False)), "score": scored["score"],
+                    "counts": {s: scored["counts"].get(s, 0) for s in ("pass", "fail", "error")},
+                    "judged": len(verdicts.get(host, []))})
+    # worst first: hosts that could not be judged at all (errors only), then the lowest score, the
+    # most errors, and by name; hosts with nothing to judge last
+    out.sort(key=lambda h: (0 if h["score"] is None and h["counts"]["error"] else 1,
+                            h["score"] if h["score"] is not None else 101.0, -h["counts"]["error"], h["host"]))
+    return out
 
 
 def results_schema() -> dict[str, Any]:
