@@ -113,7 +113,7 @@ def test_evaluating_merged_equals_evaluating_the_parts(cluster, tmp_path):
         own = [next(c for c in r["controls"] if (c["pack"], c["id"]) == key) for r in parts.values()]
         assert control["status"] == _combined([c["status"] for c in own]), key
         expected = []
-        for path, c in zip(parts, own):
+        for path, c in zip(parts, own, strict=True):
             for f in c["findings"]:
                 subject = dict(f["subject"])
                 if hosts[path] and subject.get("type") != "cluster" and "namespace" not in subject \
@@ -213,3 +213,27 @@ def test_a_merged_bundle_merges_again_and_loads(cluster, tmp_path):
     path = str(tmp_path / "again.json")
     save_bundle(again, path)
     assert load_bundle(path)["sha256"] == again["sha256"]
+
+
+def test_reports_roll_up_per_host_and_the_diff_compares_node_by_node(cluster, tmp_path):
+    from auditor.report.diff_table import render_diff_table
+    from auditor.report.html import render_html
+    from auditor.report.terminal import render_table
+    from auditor.results.diff import diff_results
+
+    cluster_path, nodes = cluster
+    results = _evaluate(merge_bundles([cluster_path, *nodes]))
+    table = render_table(results)
+    assert "5 nodes, worst first:" in table
+    assert "fails on 1 of 5 nodes (worker 1 of 4): w-2" in table
+    assert table.index("w-2") < table.index("w-1")  # worst first
+    html = render_html(results)
+    assert 'id="hosts"' in html and "w-2: /etc/kubernetes/kubelet.conf" in html
+    assert "fails on 1 of 5 nodes (worker 1 of 4): w-2" in html
+    fewer = _evaluate(merge_bundles([cluster_path, *nodes[:2], *nodes[3:]]))  # w-2 left the cluster
+    diff = diff_results(results, fewer)
+    assert [h["host"] for h in diff["hosts"]["disappeared"]] == ["w-2"] and diff["hosts"]["appeared"] == []
+    resolved = {f["identity"] for f in diff["findings"]["resolved"]}
+    assert any("host=w-2" in i for i in resolved) and not any("host=w-1" in i for i in resolved)
+    assert "GONE" in render_diff_table(diff)
+    validate_results(json.loads(json.dumps({**fewer, "baseline": {"source": "x", "diff": diff}})))

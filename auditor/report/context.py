@@ -32,17 +32,22 @@ from auditor.report.formatting import (
     subject_label,
 )
 from auditor.report.framework_view import framework_views
+from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
 from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
 from auditor.report.waiver_view import waiver_line, waivers_view
 
 _CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
                   "cis_assessment", "target", "status", "reason", "subjects", "findings", "rationale", "audit",
-                  "remediation", "interpretation", "expected", "references", "status_without_waivers"}
+                  "remediation", "interpretation", "expected", "references", "status_without_waivers", "hosts"}
 _FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver",
                   "expired_waiver"}
-_SUBJECT_KNOWN = {"type", "name", "id", "path", "file", "line"}
+_SUBJECT_KNOWN = {"type", "name", "host", "id", "path", "file", "line"}
 _TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
-              "summary", "packs", "controls", "frameworks", "waivers", "baseline"}
+              "summary", "packs", "controls", "frameworks", "waivers", "baseline", "hosts"}
+
+
+# Hosts of a merged bundle printed in the PDF's hosts table (worst first); the HTML lists them all.
+PDF_HOSTS = 100
 
 
 def serialize_results(results: dict[str, Any]) -> bytes:
@@ -152,7 +157,7 @@ def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
     return shared
 
 
-def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, Any]:
+def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "hosts") -> dict[str, Any]:
     status = str(control.get("status", "error"))
     subjects = control.get("subjects") or {}
     sel = select_subjects(control.get("findings"), subjects, limit)
@@ -170,7 +175,7 @@ def _control_view(index: int, control: dict[str, Any], limit: int) -> dict[str, 
         "status": status, "status_label": status_label(status), "cls": status_class(status),
         "without_waivers": str(control["status_without_waivers"]) if "status_without_waivers" in control else "",
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
-        "reason": control.get("reason"), "bad": bad,
+        "reason": control.get("reason"), "bad": bad, "hosts_text": control_hosts_text(control, noun),
         "total": int(subjects.get("total", len(control.get("findings") or []))),
         "subjects": subjects, "findings": findings, "shared": shared, "more": sel.more, "problems": sel.problems,
         "passing": sel.passing, "other_findings": sel.other, "namespaces": sel.namespaces,
@@ -234,7 +239,9 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
     evidence = results.get("evidence") or {}
     summary = results.get("summary") or {}
     packs = [p for p in results.get("packs", []) if isinstance(p, dict)]
-    controls = [_control_view(i, c, limit) for i, c in enumerate(results.get("controls", [])) if isinstance(c, dict)]
+    noun = host_noun(results)
+    controls = [_control_view(i, c, limit, noun) for i, c in enumerate(results.get("controls", []))
+                if isinstance(c, dict)]
     failing = sorted((c for c in controls if c["status"] in PROBLEM_STATUSES),
                      key=lambda c: (c["status"] != "fail", c["severity_rank"], -(c["weight"] or 0), -c["bad"]))
     severities_failing = {s: 0 for s in SEVERITY_ORDER}
@@ -293,4 +300,6 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "subject": "Scored compliance results of " + ", ".join(
             f"{p.get('title')} {p.get('version')}" for p in packs) + f" for {host}",
         "subjects_limit": limit, "print_value_chars": PRINT_VALUE_CHARS,
+        "hosts": hosts_rows(results, PDF_HOSTS if pdf else None), "hosts_total": len(results.get("hosts") or []),
+        "host_noun": noun,
     }

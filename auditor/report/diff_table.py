@@ -86,6 +86,19 @@ def render_diff_table(diff: dict[str, Any], max_rows: int = 60) -> str:
                               tablefmt="simple", disable_numparse=True))
         if len(rows) > max_rows:
             lines.append(f"... and {len(rows) - max_rows} more subject changes (see --format json)")
+    hosts = diff.get("hosts") or {}
+    rows = [["APPEARED", safe_text(h["host"], 60), ", ".join(h.get("roles") or []), "-", _num(h.get("score"))]
+            for h in hosts.get("appeared", [])]
+    rows += [["GONE", safe_text(h["host"], 60), ", ".join(h.get("roles") or []), _num(h.get("score")), "-"]
+             for h in hosts.get("disappeared", [])]
+    rows += [["SCORE", safe_text(h["host"], 60), "", _num(h.get("old_score")), _num(h.get("new_score"))]
+             for h in hosts.get("changed", [])]
+    if rows:
+        lines.append("")
+        lines.append(tabulate(rows[:max_rows], headers=["host", "name", "roles", "score was", "now"],
+                              tablefmt="simple", disable_numparse=True))
+        if len(rows) > max_rows:
+            lines.append(f"... and {len(rows) - max_rows} more host changes (see --format json)")
     lines.append("")
     lines.append(f"{summary['regressed']} regressed, {summary['fixed']} fixed, {summary['to_error']} now error, "
                  f"{summary['to_manual']} now manual, {summary['appeared']} appeared, "

@@ -137,6 +137,8 @@ def status_bar(counts: dict[str, Any], width: float = 600.0) -> list[dict[str, A
 
 def subject_label(subject: dict[str, Any]) -> str:
     name = str(subject.get("name", "(no subject)"))
+    if subject.get("host") and str(subject["host"]) != name:  # a merged bundle: which node or Docker host
+        name = f"{subject['host']}: {name}"
     if subject.get("file"):
         where = str(subject["file"]) + (f":{subject['line']}" if subject.get("line") is not None else "")
         if where != name:

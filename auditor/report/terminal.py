@@ -7,6 +7,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
+
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
@@ -85,6 +87,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     lines.append(f"Score {_pct(summary['score'])} / 100, coverage {_pct(summary['coverage'])} %  "
                  f"({results['scoring']['score']})")
     lines.extend(_framework_lines(results.get("frameworks") or []))
+    lines.extend(_hosts_lines(results))
     failing = [c for c in results["controls"] if c["status"] in ("fail", "error")]
     failing.sort(key=lambda c: (c["status"] != "fail", SEVERITY_RANK.get(c["severity"], 9), -c["weight"]))
     if failing:
@@ -96,13 +99,30 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
             control = c["id"] if one_pack else f"{c['pack']}:{c['id']}"
             rows.append([c["status"].upper(), c["severity"], control, safe_text(c["title"], 90),
                          f"{bad}/{subjects['total']}" if subjects["total"] else safe_text(c.get("reason"), 40)])
+            if results.get("hosts"):
+                rows[-1].append(safe_text(control_hosts_text(c, host_noun(results)), 120))
         lines.append("")
-        lines.append(tabulate(rows, headers=["status", "severity", "control", "title", "subjects"],
-                              tablefmt="simple", disable_numparse=True))
+        headers = ["status", "severity", "control", "title", "subjects"] + (["hosts"] if results.get("hosts") else [])
+        lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
         if len(failing) > max_failures:
             lines.append(f"... and {len(failing) - max_failures} more failing or errored controls "
                          f"(see the results JSON)")
     return "\n".join(lines) + "\n"
+
+
+def _hosts_lines(results: dict[str, Any], limit: int = 10) -> list[str]:
+    """The worst hosts of a merged bundle, with their own scores."""
+    rows = hosts_rows(results)
+    if not rows:
+        return []
+    shown = [[safe_text(r["host"], 60), r["roles"] or r["kinds"], r["score"], r["fail"], r["error"],
+              "" if r["complete"] else "incomplete"] for r in rows[:limit]]
+    lines = ["", f"{len(rows)} {host_noun(results, len(rows))}, worst first:",
+             tabulate(shown, headers=["host", "roles", "score", "failing", "error", ""], tablefmt="simple",
+                      disable_numparse=True)]
+    if len(rows) > limit:
+        lines.append(f"... and {len(rows) - limit} more (see the HTML report or the results JSON)")
+    return lines
 
 
 def _framework_lines(frameworks: list[dict[str, Any]]) -> list[str]:

@@ -37,6 +37,8 @@ def subject_identity(subject: dict[str, Any]) -> str:
     not its id. Kubernetes subjects carry kind and namespace; per-container subjects their container.
     """
     parts = [str(subject.get("type", "unknown"))]
+    if subject.get("host"):  # a merged bundle: fleets are compared node by node, host by host
+        parts.append(f"host={subject['host']}")
     if subject.get("kind") and subject.get("kind") != subject.get("type"):
         parts.append(f"kind={subject['kind']}")
     name = str(subject.get("name", ""))
@@ -289,12 +291,15 @@ def diff_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     if ("waivers" in old) != ("waivers" in new):
         warnings.append("only one document has waivers applied: waived controls count as changes")
 
+    hosts = host_changes(old, new)
     unwaived_new = sum(1 for f in new_findings if not f["waived"])
     summary = {name: len(rows) for name, rows in controls.items()}
     summary.update(new_findings=len(new_findings), new_unwaived_findings=unwaived_new,
                    resolved_findings=len(resolved_findings))
     summary["regression"] = bool(controls["regressed"]) or unwaived_new > 0
-    summary["changed"] = (any(summary[k] for k in (*LIST_KEYS, "new_findings", "resolved_findings"))
+    summary.update(hosts_appeared=len(hosts["appeared"]), hosts_disappeared=len(hosts["disappeared"]))
+    summary["changed"] = (any(summary[k] for k in (*LIST_KEYS, "new_findings", "resolved_findings",
+                                                   "hosts_appeared", "hosts_disappeared"))
                           or any(_changed(r) for r in [overall, *packs, *sections, *frameworks]))
     return {
         "kind": DIFF_KIND,
@@ -307,5 +312,21 @@ def diff_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "sections": sections,
         "controls": controls,
         "findings": {"new": new_findings, "resolved": resolved_findings},
+        "hosts": hosts,
         "warnings": warnings,
+    }
+
+
+def host_changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Nodes and Docker hosts of merged results that appeared or disappeared, and the score change
+    of those in both (results ``hosts``; empty for single-host results)."""
+    before = {h["host"]: h for h in old.get("hosts") or [] if isinstance(h, dict) and isinstance(h.get("host"), str)}
+    after = {h["host"]: h for h in new.get("hosts") or [] if isinstance(h, dict) and isinstance(h.get("host"), str)}
+    return {
+        "appeared": [{"host": n, "roles": after[n].get("roles") or [], "score": after[n].get("score")}
+                     for n in sorted(set(after) - set(before))],
+        "disappeared": [{"host": n, "roles": before[n].get("roles") or [], "score": before[n].get("score")}
+                        for n in sorted(set(before) - set(after))],
+        "changed": [{"host": n, "old_score": before[n].get("score"), "new_score": after[n].get("score")}
+                    for n in sorted(set(before) & set(after)) if before[n].get("score") != after[n].get("score")],
     }
