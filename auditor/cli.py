@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_docker_source(p)
     _add_k8s_source(p, manifests=False)
 
+    p = sub.add_parser("merge", help="merge node, Docker host, cluster and manifest bundles into one "
+                                     "(each node and Docker host a subject of its own)")
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE", help="evidence bundles written by `auditor collect` "
+                   "(or by an earlier merge)")
+    p.add_argument("-o", "--output", default="merged.evidence.json", metavar="FILE",
+                   help="merged evidence file to write (default: merged.evidence.json)")
+
     p = sub.add_parser("evaluate", help="evaluate an evidence bundle (no daemon needed)")
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence bundle written by `auditor collect`")
     _add_selection(p)
@@ -357,6 +364,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return ExitCode.SUCCESS
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge bundles into one; a bad, tampered, duplicate or conflicting input is one line, exit 2."""
+    from auditor.evidence.bundle import save_bundle
+    from auditor.evidence.merge import merge_bundles
+
+    merged = merge_bundles(args.bundles)
+    save_bundle(merged, args.output)
+    meta = merged["metadata"]
+    hosts = [p["host"] for p in meta["parts"] if p["host"]]
+    others = [k for p in meta["parts"] if not p["host"] for k in p["kinds"]]
+    what = ", ".join([f"{len(hosts)} hosts"] * bool(hosts) + others) or "nothing"
+    sys.stderr.write(f"wrote {args.output}: {what} from {len(args.bundles)} bundles (sha256 {merged['sha256'][:12]})\n")
+    if not meta["complete"]:
+        _warn(f"evidence is incomplete: {meta['incomplete_reason']}")
+        return ExitCode.EVIDENCE_INCOMPLETE
+    return ExitCode.SUCCESS
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from auditor import api
     from auditor.evidence.bundle import load_bundle
@@ -515,8 +540,8 @@ def cmd_packs(args: argparse.Namespace) -> int:
     return ExitCode.SUCCESS
 
 
-COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "evaluate": cmd_evaluate, "report": cmd_report,
-            "diff": cmd_diff, "packs": cmd_packs, "verify": cmd_verify, "keygen": cmd_keygen}
+COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "merge": cmd_merge, "evaluate": cmd_evaluate,
+            "report": cmd_report, "diff": cmd_diff, "packs": cmd_packs, "verify": cmd_verify, "keygen": cmd_keygen}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

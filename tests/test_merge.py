@@ -237,3 +237,21 @@ def test_reports_roll_up_per_host_and_the_diff_compares_node_by_node(cluster, tm
     assert any("host=w-2" in i for i in resolved) and not any("host=w-1" in i for i in resolved)
     assert "GONE" in render_diff_table(diff)
     validate_results(json.loads(json.dumps({**fewer, "baseline": {"source": "x", "diff": diff}})))
+
+
+def test_merge_command_writes_the_bundle_and_refuses_bad_input_with_exit_2(cluster, tmp_path, capsys):
+    from auditor.cli import main
+
+    cluster_path, nodes = cluster
+    out = str(tmp_path / "merged.json")
+    assert main(["merge", cluster_path, *nodes, "-o", out]) == 0
+    assert "5 hosts, cluster from 6 bundles" in capsys.readouterr().err
+    reports = str(tmp_path / "reports")
+    code = main(["evaluate", out, "-o", reports, "--pack", "cis-kubernetes-1.12"])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "fails on 1 of 5 nodes (worker 1 of 4): w-2" in table
+    assert main(["merge", cluster_path, nodes[1], nodes[1], "-o", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is the same bundle as" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "x.json")

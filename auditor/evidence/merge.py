@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from auditor import __version__
 from auditor.common.errors import InputError
+from auditor.common.version import __version__
 from auditor.evidence.bundle import KIND, SCHEMA_VERSION, content_sha256, load_bundle, utc_now
 
 # Targets whose items belong to one machine: a node or a Docker host.
