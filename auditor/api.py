@@ -319,6 +319,7 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
     """
     from auditor.common.jsonio import write_json_atomic
     from auditor.evidence.bundle import save_bundle
+    from auditor.results.document import compact_results
     from auditor.speed.gc_pause import paused_gc
 
     os.makedirs(outputs.output_dir, exist_ok=True)
@@ -331,8 +332,8 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
             with paused_gc():
                 save_bundle(evidence, written.evidence)
 
-    with paused_gc():
-        write_json_atomic(written.results, results)
+    with paused_gc():  # each subject once, shared finding fields once per control (results.document)
+        write_json_atomic(written.results, compact_results(results))
     wanted = [f for f, on in (("html", outputs.html), ("pdf", outputs.pdf)) if on]
     if wanted:
         from auditor.report.write import write_reports

@@ -268,10 +268,11 @@ def _show(outcome: Any, formats: Sequence[str]) -> int:
     """Print the outcome of an audit or evaluate as the formats ask; return its exit code."""
     from auditor.common.jsonio import json_text
     from auditor.report.terminal import render_table
+    from auditor.results.document import compact_results
 
     results, written = outcome.results, outcome.written
     if "json" in formats:
-        sys.stdout.write(json_text(results))
+        sys.stdout.write(json_text(compact_results(results)))  # as the results file
     if "table" in formats:
         stream = sys.stderr if "json" in formats else sys.stdout
         stream.write(render_table(results))

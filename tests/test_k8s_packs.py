@@ -20,6 +20,7 @@ import pytest
 from auditor.cli import main
 from auditor.judging.engine import evaluate_control
 from auditor.packs.loader import find_pack_paths, load_pack
+from auditor.results.document import expand_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFESTS = os.path.join(HERE, "fixtures", "manifests-verdicts")
@@ -86,7 +87,7 @@ def _audit(tmp_path, capsys, *extra: str) -> dict[str, dict]:
     argv = ["audit", "--manifests", MANIFESTS, "--pack", CIS, "--pack", PSS, "--format", "json",
             "-o", str(tmp_path), *extra]
     assert main(argv) == 0
-    results = json.loads(capsys.readouterr().out)
+    results = expand_results(json.loads(capsys.readouterr().out))
     return {c["id"]: c for c in results["controls"]}
 
 
@@ -198,7 +199,7 @@ def test_audit_command_on_the_manifests_folder(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "auditor", "audit", "--manifests", MANIFESTS, "--pack", PSS,
                            "--format", "json", "-o", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    results = json.loads(proc.stdout)
+    results = expand_results(json.loads(proc.stdout))
     assert {c["id"] for c in results["controls"] if c["status"] == "fail"} == {
         c for c in EXPECTED_FAILURES if c.startswith(("baseline.", "restricted."))}
     assert list(tmp_path.glob("*.results.json")) and list(tmp_path.glob("*.evidence.json"))

@@ -52,7 +52,9 @@ PDF_HOSTS = 100
 
 def serialize_results(results: dict[str, Any]) -> bytes:
     """The bytes `auditor` writes for a results document (the same as the .results.json file)."""
-    return (json.dumps(results, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    from auditor.results.document import compact_results
+
+    return (json.dumps(compact_results(results), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 

@@ -2,6 +2,13 @@
 
 Validates against ``auditor/schemas/results.schema.json``. The same evidence and packs give a
 byte-identical document apart from ``generated_at``.
+
+Written proportionate (schema 1.1, :func:`compact_results`): each subject once, in a top-level
+``subjects`` table that findings point into by index, and what every finding of a control says
+alike (``expected``, ``observed``, ``where``, per status) once in the control's
+``finding_defaults``. Read
+back (:func:`load_results`), the document is expanded to the plain form every reader uses, in
+which each finding holds its subject and all its fields; 1.0 files (always plain) still load.
 """
 
 from __future__ import annotations
@@ -21,7 +28,10 @@ from auditor.packs.frameworks import Framework
 from auditor.packs.loader import Control, Pack
 
 KIND = "auditor-results"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+READABLE_VERSIONS = ("1.0", "1.1")
+# Finding fields a control's findings may share through its finding_defaults.
+SHARED_FINDING_FIELDS = ("expected", "observed", "where")
 SCHEMA_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
                            "results.schema.json")
 
@@ -170,9 +180,9 @@ def validate_results(doc: Any, source: str = "results") -> None:
 
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise InputError(f"{source}: not an auditor results document (kind must be {KIND!r})")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    if doc.get("schema_version") not in READABLE_VERSIONS:
         raise InputError(f"{source}: results schema_version {doc.get('schema_version')!r} is not supported "
-                         f"(this auditor reads {SCHEMA_VERSION!r})")
+                         f"(this auditor reads {', '.join(map(repr, READABLE_VERSIONS))})")
     validator = jsonschema.Draft202012Validator(results_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
@@ -191,5 +201,133 @@ def load_results(path: str) -> dict[str, Any]:
         raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read results: {exc}") from None
-    validate_results(doc, path)
+    if isinstance(doc, dict) and doc.get("kind") == KIND and doc.get("schema_version") in READABLE_VERSIONS:
+        _check_compact_parts(doc, path)
+        expand_results(doc, path)
+    validate_results(doc, path)  # the plain form: every finding with its subject and fields
+    return doc
+
+
+def _check_compact_parts(doc: dict[str, Any], source: str) -> None:
+    """The 1.1 parts (subjects table, finding_defaults) checked against the schema before they are
+    expanded away (the plain document is checked after)."""
+    import jsonschema
+
+    schema = results_schema()
+    parts: list[tuple[str, Any, dict[str, Any]]] = []
+    if "subjects" in doc:
+        parts.append(("subjects", doc["subjects"], schema["properties"]["subjects"]))
+    control_schema = schema["$defs"]["control"]["properties"]["finding_defaults"]
+    for i, control in enumerate(doc.get("controls") if isinstance(doc.get("controls"), list) else []):
+        if isinstance(control, dict) and "finding_defaults" in control:
+            parts.append((f"controls/{i}/finding_defaults", control["finding_defaults"], control_schema))
+    for where, value, part in parts:
+        validator = jsonschema.Draft202012Validator({**part, "$defs": schema["$defs"]})
+        error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+        if error is not None:
+            inner = "/".join(str(p) for p in error.absolute_path)
+            raise InputError(f"{source}: invalid results at {where}{'/' + inner if inner else ''}: {error.message}")
+
+
+def _subject_key(subject: dict[str, Any]) -> Any:
+    try:
+        return tuple(subject.items())  # the same fields in the same order (the engine builds them so)
+    except TypeError:
+        return json.dumps(subject, sort_keys=True)
+
+
+def compact_results(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document as it is written: subjects in one table, shared finding fields once per control.
+
+    A new top-level dict and new control and finding dicts; every other value is shared with
+    ``doc``, which is left as it is. Expanding the result (:func:`expand_results`) gives ``doc``
+    back, field for field.
+    """
+    if "subjects" in doc:  # already compact
+        return doc
+    table: list[dict[str, Any]] = []
+    index: dict[Any, int] = {}
+    controls = []
+    for control in doc.get("controls", []):
+        findings = control.get("findings") or []
+        defaults = _shared_fields(findings)
+        out_findings = []
+        for finding in findings:
+            out = {}
+            for key, value in finding.items():
+                if key == "subject" and isinstance(value, dict):
+                    try:
+                        key_of = _subject_key(value)
+                        number = index.get(key_of)
+                    except TypeError:  # a subject with unhashable values: kept as it is
+                        out[key] = value
+                        continue
+                    if number is None:
+                        number = index[key_of] = len(table)
+                        table.append(value)
+                    out[key] = number
+                elif key not in defaults.get(finding.get("status"), ()):
+                    out[key] = value
+            out_findings.append(out)
+        entry = {k: (out_findings if k == "findings" else v) for k, v in control.items()}
+        if defaults:
+            entry["finding_defaults"] = defaults
+        controls.append(entry)
+    compact = {k: v for k, v in doc.items() if k != "controls"}
+    compact["schema_version"] = SCHEMA_VERSION
+    compact["subjects"] = table
+    compact["controls"] = controls
+    return compact
+
+
+def _shared_fields(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per status, the fields of SHARED_FINDING_FIELDS every finding of that status has with one
+    value (two findings of the status or more): {"fail": {"where": ...}, "pass": {...}}."""
+    by_status: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        by_status.setdefault(f.get("status"), []).append(f)
+    shared: dict[str, dict[str, Any]] = {}
+    for status, group in by_status.items():
+        if len(group) < 2 or not isinstance(status, str):
+            continue
+        first = group[0]
+        for key in SHARED_FINDING_FIELDS:
+            if key in first:
+                value = first[key]
+                if all(key in f and f[key] == value for f in group):
+                    shared.setdefault(status, {})[key] = value
+    return shared
+
+
+def expand_results(doc: Any, source: str = "results") -> Any:
+    """The plain form of a results document (in place): each finding holds its subject object and
+    every field; the ``subjects`` table and ``finding_defaults`` are gone. A plain document is
+    returned as it is; parts of the wrong shape are left for :func:`validate_results` to name.
+    InputError (one line) names a finding whose subject index is not in the table."""
+    if not isinstance(doc, dict):
+        return doc
+    table = doc.pop("subjects", None)
+    controls = doc.get("controls")
+    if not isinstance(controls, list):
+        return doc
+    table = table if isinstance(table, list) else []
+    for c_index, control in enumerate(controls):
+        if not isinstance(control, dict):
+            continue
+        defaults = control.pop("finding_defaults", None)
+        defaults = defaults if isinstance(defaults, dict) else {}
+        findings = control.get("findings")
+        for f_index, finding in enumerate(findings if isinstance(findings, list) else []):
+            if not isinstance(finding, dict):
+                continue
+            subject = finding.get("subject")
+            if isinstance(subject, int) and not isinstance(subject, bool):
+                if not 0 <= subject < len(table):
+                    raise InputError(f"{source}: invalid results at controls/{c_index}/findings/{f_index}/subject: "
+                                     f"subject {subject} is not in the subjects table ({len(table)} subjects)")
+                finding["subject"] = table[subject]
+            shared = defaults.get(finding.get("status")) if isinstance(finding.get("status"), str) else None
+            if isinstance(shared, dict):
+                for key, value in shared.items():
+                    finding.setdefault(key, value)
     return doc
