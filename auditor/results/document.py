@@ -230,10 +230,14 @@ def _check_compact_parts(doc: dict[str, Any], source: str) -> None:
 
 
 def _subject_key(subject: dict[str, Any]) -> Any:
+    """A key equal for equal subjects: their fields (the engine builds them in one order), or
+    their canonical JSON when a value is a list or an object (a container's labels)."""
+    key = tuple(subject.items())
     try:
-        return tuple(subject.items())  # the same fields in the same order (the engine builds them so)
+        hash(key)
     except TypeError:
-        return json.dumps(subject, sort_keys=True)
+        return json.dumps(subject, sort_keys=True, ensure_ascii=False)
+    return key
 
 
 def compact_results(doc: dict[str, Any]) -> dict[str, Any]:
@@ -256,12 +260,8 @@ def compact_results(doc: dict[str, Any]) -> dict[str, Any]:
             out = {}
             for key, value in finding.items():
                 if key == "subject" and isinstance(value, dict):
-                    try:
-                        key_of = _subject_key(value)
-                        number = index.get(key_of)
-                    except TypeError:  # a subject with unhashable values: kept as it is
-                        out[key] = value
-                        continue
+                    key_of = _subject_key(value)
+                    number = index.get(key_of)
                     if number is None:
                         number = index[key_of] = len(table)
                         table.append(value)
