@@ -24,7 +24,8 @@ KUBERNETES_VERSION = "1.30.0"  # the oldest release whose schema has appArmorPro
 
 def _objects():
     out = []
-    for path in sorted(glob.glob(os.path.join(DEPLOY, "*.yaml")) + glob.glob(os.path.join(DEPLOY, "templates", "*.yaml"))):
+    files = glob.glob(os.path.join(DEPLOY, "*.yaml")) + glob.glob(os.path.join(DEPLOY, "templates", "*.yaml"))
+    for path in sorted(files):
         if os.path.basename(path) in ("kustomization.yaml", "waivers.yaml"):
             continue
         with open(path, encoding="utf-8") as fh:
@@ -128,7 +129,8 @@ def test_the_auditor_passes_its_own_audit_of_the_manifests_with_host_access_waiv
     bad = [(c["pack"], c["id"], c["status"]) for c in results["controls"] if c["status"] in ("fail", "error")]
     assert bad == []
     waived = {(c["pack"], c["id"]) for c in results["controls"] if c["status"] == "waived"}
-    assert ("cis-kubernetes-1.12", "5.2.3") in waived and ("pod-security-standards", "baseline.host-path-volumes") in waived
+    assert ("cis-kubernetes-1.12", "5.2.3") in waived
+    assert ("pod-security-standards", "baseline.host-path-volumes") in waived
     assert results["waivers"]["unused"] == [] and results["waivers"]["expired"] == []
     for control in results["controls"]:
         for finding in control["findings"]:
