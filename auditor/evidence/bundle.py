@@ -101,6 +101,11 @@ def load_bundle(path: str) -> dict[str, Any]:
         raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read evidence: {exc}") from None
+    return check_bundle(doc, path)
+
+
+def check_bundle(doc: Any, path: str) -> dict[str, Any]:
+    """Sanity-check a loaded evidence document (kind, version, shapes, sha256); InputError names `path`."""
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise InputError(f"{path}: not an auditor evidence bundle (kind must be {KIND!r})")
     if doc.get("schema_version") != SCHEMA_VERSION:
