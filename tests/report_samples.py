@@ -105,3 +105,57 @@ def full_results(folder: str) -> dict:
     doc = apply_waivers(doc, load_waivers(path), dt.date(2026, 11, 26))
     doc["baseline"] = {"source": "old.results.json", "diff": diff_results(baseline_results(), doc)}
     return doc
+
+
+def write_large_dump(path: str, namespaces: int = 40, apps: int = 15) -> int:
+    """A `kubectl get -A -o json` List large enough that many controls fail more subjects than a
+    report lists: per namespace, ``apps`` Deployments (two containers, a third of them privileged
+    or root, none with resource limits) with their ReplicaSet, two Pods, Service and
+    ServiceAccount. Deterministic. Returns the number of objects."""
+    items: list[dict] = []
+    for n in range(namespaces):
+        ns = f"team-{n:02d}"
+        items.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        for a in range(apps):
+            name = f"app{a:02d}"
+            bad = (n + a) % 3 == 0
+            containers = [{"name": c, "image": f"registry.example/{name}-{c}:1.{a}",
+                           "securityContext": ({"privileged": True, "runAsUser": 0} if bad else
+                                               {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                                "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
+                                                "seccompProfile": {"type": "RuntimeDefault"}})}
+                          for c in ("main", "sidecar")]
+            template = {"metadata": {"labels": {"app": name}}, "spec": {"containers": containers}}
+            meta = {"namespace": ns, "labels": {"app": name}}
+            items.append({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, **meta},
+                          "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}}, "template": template}})
+            rs = f"{name}-5d9c8"
+            owner = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "controller": True, "uid": "u"}]
+            items.append({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {
+                "name": rs, **meta, "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                                          "name": name, "controller": True, "uid": "d"}]},
+                "spec": {"replicas": 2, "template": template}})
+            for p in range(2):
+                items.append({"apiVersion": "v1", "kind": "Pod", "metadata": {
+                    "name": f"{rs}-{p}", **meta, "ownerReferences": owner}, "spec": template["spec"]})
+            items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+                          "spec": {"selector": {"app": name}, "ports": [{"port": 80}]}})
+            items.append({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}})
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items}, fh)
+    return len(items)
+
+
+def large_run(folder: str) -> dict[str, str]:
+    """`auditor audit --manifests` of :func:`write_large_dump` with the default reports (HTML and PDF),
+    through the API; the paths written, by extension."""
+    from auditor import api
+
+    dump = os.path.join(folder, "cluster.json")
+    write_large_dump(dump)
+    outcome = api.audit(api.Sources(targets=["manifests"], manifests=[dump]),
+                        outputs=api.Outputs(output_dir=os.path.join(folder, "reports")))
+    paths = {"results": outcome.written.results}
+    for path in outcome.written.reports:
+        paths[os.path.splitext(path)[1][1:]] = path
+    return paths

@@ -197,3 +197,33 @@ def test_page_is_complete_without_script(browser, tmp_path):
         browser.call("Emulation.setScriptExecutionDisabled", value=False)
     requests, errors = _problems(browser, url)
     assert requests == [] and errors == []
+
+
+def test_large_report_filter_finds_a_listed_subject(browser, tmp_path):
+    """The HTML of a run with hundreds of failing subjects per control loads, and the text filter
+    finds a subject that the report lists (the last one listed of a truncated control)."""
+    from report_samples import large_run
+
+    from auditor.report.subjects_view import HTML_SUBJECTS, select_subjects
+    from auditor.results.document import load_results
+
+    paths = large_run(str(tmp_path))
+    doc = load_results(paths["results"])
+    index, control = next((i, c) for i, c in enumerate(doc["controls"])
+                          if sum(f["status"] == "fail" for f in c["findings"]) > HTML_SUBJECTS)
+    name = select_subjects(control["findings"], control["subjects"], HTML_SUBJECTS).listed[-1]["subject"]["name"]
+    url = "file://" + paths["html"]
+    browser.events.clear()
+    browser.open(url)
+    browser.drain()
+    total = browser.js("document.querySelectorAll('tr[data-filter-item]').length")
+    assert total == len(doc["controls"])
+    browser.js("const q = document.querySelector('input[name=q]'); q.value = " + json.dumps(name) + ";"
+               "q.dispatchEvent(new Event('input', {bubbles: true}))")
+    shown = browser.js("[...document.querySelectorAll('tr[data-filter-item]')].filter(r => !r.hidden)"
+                       ".map(r => r.dataset.target)")
+    assert f"ctl-{index}" in shown and len(shown) < total
+    assert browser.js(f"document.getElementById('ctl-{index}').hidden") is False
+    assert browser.js(f"document.getElementById('ctl-{index}').textContent.includes({json.dumps(name)})") is True
+    requests, errors = _problems(browser, url)
+    assert requests == [] and errors == []

@@ -122,6 +122,7 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
     return {
         "status": shown, "status_label": status_label(shown), "cls": status_class(shown),
         "subject_type": str(subject.get("type", "")), "subject": subject_label(subject),
+        "short": subject_label({k: v for k, v in subject.items() if k != "file"}), "location": _location(subject),
         "subject_id": str(subject.get("id", "")), "path": str(subject.get("path", "")),
         "expected": as_text(finding["expected"]) if "expected" in finding else "",
         "observed": as_text(finding["observed"]) if "observed" in finding else "",
@@ -146,17 +147,70 @@ def _said_by_name(subject: dict[str, Any]) -> set[str]:
     return said
 
 
+# The PDF's control table folds this many consecutive not applicable controls of a pack, or more, into one row.
+NA_RUN = 3
+
+
+def print_rows(controls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The PDF control table's rows: each control, except that a run of NA_RUN or more consecutive
+    not applicable controls of one pack is one row ("4.2.3 - 4.2.14, 12 controls"); the HTML and
+    the results file list each of them."""
+    rows: list[dict[str, Any]] = []
+    for c in controls:
+        last = rows[-1] if rows else None
+        if c["status"] == "not_applicable" and last and last.get("na") is not None and last["pack"] == c["pack"]:
+            last["na"].append(c)
+            continue
+        rows.append({"pack": c["pack"], "control": c, "na": [c] if c["status"] == "not_applicable" else None})
+    out = []
+    for row in rows:
+        if row["na"] is not None and len(row["na"]) >= NA_RUN:
+            out.append({"pack": row["pack"], "control": row["control"], "run": row["na"]})
+        else:
+            out.extend({"pack": c["pack"], "control": c, "run": None} for c in (row["na"] or [row["control"]]))
+    return out
+
+
+def _location(subject: dict[str, Any]) -> str:
+    if not subject.get("file"):
+        return ""
+    return str(subject["file"]) + (f":{subject['line']}" if subject.get("line") is not None else "")
+
+
 def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
-    """What every listed finding of a control says alike (observed value, where, expected), to
-    print once above the list instead of on every line (empty when fewer than two rows)."""
+    """What every listed finding of a control says alike (observed value, where, expected, the
+    file it is in), to print once above the list instead of on every line (empty when fewer
+    than two rows)."""
     if len(rows) < 2:
         return {}
     shared = {}
-    for key in ("expected", "observed", "where"):
+    for key in ("expected", "observed", "where", "location"):
         values = {r[key] for r in rows}
         if len(values) == 1 and (key != "observed" or all(r["has_observed"] for r in rows)):
             shared[key] = rows[0][key]
+    if not shared.get("location"):
+        shared.pop("location", None)
     return shared
+
+
+def subject_runs(rows: list[dict[str, Any]], shared: dict[str, str], expected: Any) -> list[dict[str, Any]]:
+    """The listed findings as runs of one status and subject type ("FAIL Deployment: a · b · c"),
+    when each says nothing but its subject beyond what is shared (the PDF prints them as running
+    text: twenty names in a few lines, not a column of them); empty otherwise."""
+    runs: list[dict[str, Any]] = []
+    for r in rows:
+        own = ((r["expected"] and r["expected"] != expected and "expected" not in shared)
+               or (r["has_observed"] and "observed" not in shared) or (r["where"] and "where" not in shared)
+               or r["message"] or r["waiver"] or r["expired_waiver"] or r["extras"])
+        if own:
+            return []
+        name = r["short"] if "location" in shared else r["subject"]
+        if runs and runs[-1]["status_label"] == r["status_label"] and runs[-1]["type"] == r["subject_type"]:
+            runs[-1]["names"].append(name)
+        else:
+            runs.append({"status_label": r["status_label"], "cls": r["cls"], "type": r["subject_type"],
+                         "names": [name]})
+    return runs
 
 
 def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "hosts") -> dict[str, Any]:
@@ -165,6 +219,7 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
     sel = select_subjects(control.get("findings"), subjects, limit)
     findings = [_finding_view(f) for f in sel.listed]  # rows for the listed subjects only
     shared = shared_parts(findings)
+    runs = subject_runs(findings, shared, control.get("expected"))
     bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
     severity = str(control.get("severity", ""))
     return {
@@ -179,7 +234,8 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
         "reason": control.get("reason"), "bad": bad, "hosts_text": control_hosts_text(control, noun),
         "total": int(subjects.get("total", len(control.get("findings") or []))),
-        "subjects": subjects, "findings": findings, "shared": shared, "more": sel.more, "problems": sel.problems,
+        "subjects": subjects, "findings": findings, "shared": shared, "runs": runs, "more": sel.more,
+        "problems": sel.problems,
         "passing": sel.passing, "other_findings": sel.other, "namespaces": sel.namespaces,
         "other_namespaces": sel.other_namespaces, "other_namespaced": sel.other_namespaced,
         "rationale": control.get("rationale"), "audit": control.get("audit"),
@@ -285,7 +341,8 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "packs": packs, "pack_ids": [(str(p.get("id")), filter_token(p.get("id"))) for p in packs],
         "statuses": [(s, status_label(s), filter_token(s)) for s in statuses],
         "severities": [(s, filter_token(s)) for s in SEVERITY_ORDER],
-        "controls": controls, "failing": failing, "groups": _groups(packs, controls),
+        "controls": controls, "print_rows": print_rows(controls), "failing": failing,
+        "groups": _groups(packs, controls),
         "frameworks": [{"id": str(f.get("id", "")), "title": str(f.get("title", "")),
                         "version": str(f.get("version", "")), "anchor": f"fw-{i}",
                         "score": fmt_pct(f.get("score")), "coverage": fmt_pct(f.get("coverage")),
