@@ -54,6 +54,12 @@ class Sources:
     context: str | None = None
     in_cluster: bool = False
     manifests: Sequence[str] = ()
+    node_name: str | None = None        # the node's Kubernetes name (a node collector Job passes it)
+    all_nodes: bool = False             # cluster target: run the node collector as a Job on every node
+    node_image: str | None = None       # its image (default auditor:VERSION)
+    node_namespace: str = "auditor"
+    node_parallel: int = 10             # Jobs running at once
+    node_timeout: float = 300.0         # seconds per node
 
 
 @dataclass
@@ -150,6 +156,9 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
     from auditor.collect.collected import Collected
     from auditor.evidence.bundle import build_bundle
 
+    if sources.all_nodes and "cluster" not in targets:
+        raise InputError("--all-nodes runs the node collector on every node of a cluster: it needs the cluster "
+                         "target (--target cluster)")
     collected = Collected()
     finished: list[str] = []
     with progress("collecting " + ", ".join(targets)):
@@ -157,7 +166,102 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
             _run_collectors(sources, targets, collected, finished)
         except KeyboardInterrupt:
             raise CollectionInterrupted(_interrupted_bundle(sources, collected, targets, finished), label) from None
-    return build_bundle(collected, root=sources.root), label
+    evidence = build_bundle(collected, root=sources.root)
+    if sources.all_nodes:
+        with progress("collecting every node (one Job per node)"):
+            return collect_all_nodes(sources, evidence), label + "-all-nodes"
+    return evidence, label
+
+
+NODE_TARGETS = ("node.process", "node.kubelet", "node.info", "host.file")
+
+
+def collect_all_nodes(sources: Sources, cluster: dict[str, Any]) -> dict[str, Any]:
+    """The cluster's bundle merged with every node's, collected by one Job per node (see
+    auditor/collect/node_jobs.py). A node that is NotReady, cordoned, cannot be scheduled, does
+    not finish in time or hands back a log that is not a whole bundle is an `error` part with the
+    reason, so its controls are `error` for it and the other nodes are judged. Raises
+    :class:`CollectionInterrupted` (with what was gathered) on Ctrl-C, after deleting its Jobs."""
+    from auditor.collect.cluster import Api, Unreachable, list_kind
+    from auditor.collect.node_jobs import JobsApi, Orchestration
+    from auditor.common.version import __version__
+    from auditor.evidence.merge import merge_documents
+
+    try:
+        api = Api(sources.kubeconfig, sources.context, sources.in_cluster, sources.timeout,
+                  workers=sources.node_parallel)
+    except Unreachable as exc:
+        return _without_nodes(cluster, str(exc))
+    try:
+        listed = list_kind(api, "Node", "/api/v1/nodes", None, 500)
+        if listed.status != "ok":
+            return _without_nodes(cluster, f"cannot list the nodes: {listed.reason}")
+        run = Orchestration(JobsApi(api, sources.node_namespace), sources.node_image or f"auditor:{__version__}",
+                            parallel=sources.node_parallel, timeout=sources.node_timeout,
+                            poll=min(2.0, max(0.05, sources.node_timeout / 20)))
+        runs = run.run(listed.items)
+    finally:
+        api.close()
+    parts: list[tuple[str, dict[str, Any]]] = [("cluster collection", cluster)]
+    for node_run in runs:
+        source = f"node {node_run.node}" + (f" (job {node_run.job})" if node_run.job else "")
+        parts.append((source, _node_bundle(node_run, source)))
+    merged = merge_documents(parts)
+    if run.interrupted:
+        from auditor.evidence.bundle import content_sha256
+
+        merged["metadata"]["complete"] = False
+        merged["metadata"]["incomplete_reason"] = "interrupted (Ctrl-C) while the node collector Jobs ran"
+        merged["sha256"] = content_sha256(merged)
+        raise CollectionInterrupted(merged, "cluster-all-nodes")
+    return merged
+
+
+def _without_nodes(cluster: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The cluster's bundle with every node target an error: no node could be collected."""
+    from auditor.evidence.bundle import content_sha256
+
+    doc = dict(cluster, metadata=dict(cluster["metadata"]))
+    meta = doc["metadata"]
+    message = f"--all-nodes: no node was collected: {reason}"
+    meta["errors"] = [*meta.get("errors", []), {"source": "node.jobs", "message": message}]
+    meta["target_errors"] = {**meta.get("target_errors", {}), **{t: message for t in NODE_TARGETS}}
+    meta["complete"] = False
+    doc["sha256"] = content_sha256(doc)
+    return doc
+
+
+def _node_bundle(node_run: Any, source: str) -> dict[str, Any]:
+    """A node's bundle from its Job's log, or an error bundle naming why there is none."""
+    from auditor.common.errors import InputError as _InputError
+    from auditor.evidence.framing import read_framed
+
+    reason = node_run.error
+    if reason is None:
+        try:
+            doc = read_framed(node_run.log or "", f"{source} log")
+        except _InputError as exc:
+            reason = str(exc)
+        else:
+            names = [i["subject"].get("name") for i in doc["targets"].get("node.info") or []]
+            if names == [node_run.node]:
+                return doc
+            reason = f"{source} log: holds the evidence of node {names[0] if names else '(none)'!r}, not of this node"
+    return node_error_bundle(node_run.node, node_run.roles, reason)
+
+
+def node_error_bundle(node: str, roles: Sequence[str], reason: str) -> dict[str, Any]:
+    """The bundle of a node that could not be collected: its node targets are errors with the reason."""
+    from auditor.collect.collected import Collected
+    from auditor.evidence.bundle import build_bundle, content_sha256
+
+    collected = Collected()
+    collected.source("node.job", "error", reason)
+    collected.error(f"node {node}", reason, targets=NODE_TARGETS)
+    doc = build_bundle(collected, root="/host", host=node, incomplete_reason=reason)
+    doc["metadata"]["node_roles"] = list(roles)
+    doc["sha256"] = content_sha256(doc)
+    return doc
 
 
 def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, finished: list[str]) -> None:
@@ -171,7 +275,8 @@ def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, fi
     if "node" in targets:
         from auditor.collect.node import collect_node
 
-        collected.merge(collect_node(root=sources.root, kubelet_config=sources.kubelet_config))
+        collected.merge(collect_node(root=sources.root, kubelet_config=sources.kubelet_config,
+                                     node_name=sources.node_name))
         finished.append("node")
     if "cluster" in targets:
         from auditor.collect.cluster import collect_cluster

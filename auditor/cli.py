@@ -45,6 +45,13 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                         "default: every built-in framework over the packs evaluated)")
 
 
+def _positive(text: str) -> int:
+    """A count option that must be 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     """A count option's value: a whole number, 0 or more."""
     if not text.isdigit():
@@ -109,11 +116,26 @@ def _add_k8s_source(p: argparse.ArgumentParser, manifests: bool) -> None:
     if manifests:
         g.add_argument("--manifests", action="append", default=[], metavar="PATH",
                        help="judge Kubernetes manifests: a YAML/JSON file or folder (repeatable)")
+        w = p.add_argument_group("whole cluster (docs/merge.md)")
+        w.add_argument("--all-nodes", action="store_true",
+                       help="with the cluster target: run the node collector as a Job on every node and judge every "
+                            "node's evidence with the cluster's (needs deploy/kubernetes/ applied)")
+        w.add_argument("--node-image", metavar="IMAGE",
+                       help="image of the node collector Jobs (default: auditor:VERSION)")
+        w.add_argument("--node-namespace", default="auditor", metavar="NS",
+                       help="namespace of the node collector Jobs (default: auditor)")
+        w.add_argument("--node-parallel", type=_positive, default=10, metavar="N",
+                       help="node collector Jobs running at once (default: 10)")
+        w.add_argument("--node-timeout", type=float, default=300.0, metavar="S",
+                       help="seconds a node's Job may take before the node is an error (default: 300)")
+    else:
+        g.add_argument("--node-name", metavar="NAME", help="the node's Kubernetes name for the node source "
+                                                            "(default: its host name; a node collector Job passes it)")
 
 
 # Options that name a source: given without --target, they choose the sources to collect.
 SOURCE_OPTIONS = {"docker_host": "docker", "daemon_json": "docker", "kubelet_config": "node", "kubeconfig": "cluster",
-                  "context": "cluster", "in_cluster": "cluster", "manifests": "manifests"}
+                  "context": "cluster", "in_cluster": "cluster", "manifests": "manifests", "all_nodes": "cluster"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,7 +254,11 @@ def _sources(args: argparse.Namespace, targets: Sequence[str] | None) -> Any:
 
     return Sources(targets=targets, docker_host=args.docker_host, root=args.root, daemon_json=args.daemon_json,
                    timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
-                   context=args.context, in_cluster=args.in_cluster, manifests=list(getattr(args, "manifests", [])))
+                   context=args.context, in_cluster=args.in_cluster, manifests=list(getattr(args, "manifests", [])),
+                   node_name=getattr(args, "node_name", None), all_nodes=getattr(args, "all_nodes", False),
+                   node_image=getattr(args, "node_image", None),
+                   node_namespace=getattr(args, "node_namespace", "auditor"),
+                   node_parallel=getattr(args, "node_parallel", 10), node_timeout=getattr(args, "node_timeout", 300.0))
 
 
 def _judging(args: argparse.Namespace) -> Any:

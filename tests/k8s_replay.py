@@ -4,7 +4,11 @@ No API server can run on the test machines, so the live cluster collector is tes
 this: recorded responses from tests/fixtures/k8s_api/*.json (`{"path", "pages": [LIST, ...],
 "table_pages": [TABLE, ...]?}` or `{"path", "body"}`), served page by page by their continue
 tokens, behind a self-signed certificate and a bearer token, as kubectl would see them.
-Tests can make a path answer 403, or answer one page slowly, and read back every request made.
+Tests can make a path answer 403, or answer one page slowly, and read back every request made
+(method and body too). With ``jobs=JobWorld()`` it also plays the Jobs of --all-nodes: it keeps
+the Job creation bodies, serves each Job's status, its pod and the pod's log per node (a framed
+bundle, or a node that never finishes, a log cut off midway, a failed Job, a 403 on creation),
+and records deletions.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ class Request:
     query: dict[str, str]
     accept: str
     authorization: str
+    method: str = "GET"
+    body: Any = None
 
 
 @dataclass
@@ -72,6 +78,7 @@ class ReplayServer:
     forbidden: dict[str, str] = field(default_factory=dict)          # path -> message (403)
     delays: dict[tuple[str, int], float] = field(default_factory=dict)  # (path, page index) -> seconds
     requests: list[Request] = field(default_factory=list)
+    jobs: Any = None  # a JobWorld: simulated Jobs, pods and logs per node (--all-nodes)
 
     def __post_init__(self) -> None:
         self.routes: dict[str, dict[str, Any]] = {}
@@ -93,6 +100,12 @@ class ReplayServer:
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 server._answer(self)
 
+            def do_POST(self) -> None:  # noqa: N802
+                server._answer(self)
+
+            def do_DELETE(self) -> None:  # noqa: N802
+                server._answer(self)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -106,10 +119,11 @@ class ReplayServer:
     # -- answering ------------------------------------------------------------------------
 
     def _send(self, handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+        text = isinstance(body, str)
+        data = body.encode() if text else json.dumps(body).encode()
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", "text/plain" if text else "application/json")
             handler.send_header("Content-Length", str(len(data)))
             handler.end_headers()
             handler.wfile.write(data)
@@ -126,13 +140,22 @@ class ReplayServer:
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         accept = handler.headers.get("Accept", "")
         auth = handler.headers.get("Authorization", "")
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
         with self._lock:
-            self.requests.append(Request(url.path, query, accept, auth))
+            self.requests.append(Request(url.path, query, accept, auth, handler.command, body))
         scheme, _, credential = auth.partition(" ")  # the scheme is case-insensitive, as in the API server
         if scheme.lower() != "bearer" or credential != self.token:
             return self._send(handler, 401, self._status(401, "Unauthorized", "Unauthorized"))
         if url.path in self.forbidden:
             return self._send(handler, 403, self._status(403, "Forbidden", self.forbidden[url.path]))
+        if self.jobs is not None:
+            answer = self.jobs.answer(handler.command, url.path, query, body)
+            if answer is not None:
+                return self._send(handler, *answer)
+        if handler.command != "GET":
+            return self._send(handler, 405, self._status(405, "MethodNotAllowed", "read-only replay"))
         route = self.routes.get(url.path)
         if route is None:
             return self._send(handler, 404, self._status(404, "NotFound", "the server could not find the "
@@ -186,3 +209,96 @@ def write_kubeconfig(path: str, contexts: dict[str, tuple[ReplayServer, str]], c
     with open(path, "w", encoding="utf-8") as fh:
         yaml.safe_dump(doc, fh)
     return path
+
+
+@dataclass
+class NodeSim:
+    """How a simulated node's collector Job behaves: its log (a framed bundle), or a fault."""
+
+    log: str = ""
+    behaviour: str = "ok"      # ok | hang (never finishes, pod unschedulable) | cut (log cut midway) | fail
+    polls: int = 1             # status reads before the Job completes
+
+
+class JobWorld:
+    """Jobs, their pods and logs, per node, for the --all-nodes orchestration: Job creation bodies
+    are recorded, status and logs served, deletions recorded; the most Jobs alive at once is kept."""
+
+    def __init__(self, namespace: str = "auditor") -> None:
+        self.namespace = namespace
+        self.nodes: dict[str, NodeSim] = {}
+        self.created: list[dict[str, Any]] = []
+        self.deleted: list[str] = []
+        self.live: dict[str, dict[str, Any]] = {}
+        self.max_live = 0
+        self.forbid_create: str | None = None
+        self.lock = threading.Lock()
+
+    def _node_of(self, job: dict[str, Any]) -> str:
+        pod = job["spec"]["template"]["spec"]
+        terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+        return terms[0]["matchFields"][0]["values"][0]
+
+    def answer(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any] | None:
+        jobs = f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
+        pods = f"/api/v1/namespaces/{self.namespace}/pods"
+        with self.lock:
+            if method == "POST" and path == jobs:
+                if self.forbid_create:
+                    return 403, _status(403, "Forbidden", self.forbid_create)
+                name = body["metadata"]["name"]
+                self.created.append(body)
+                self.live[name] = {"body": body, "polls": 0}
+                self.max_live = max(self.max_live, len(self.live))
+                return 201, {**body, "metadata": {**body["metadata"], "uid": f"uid-{len(self.created)}"}}
+            if path.startswith(jobs + "/"):
+                name = path[len(jobs) + 1:]
+                job = self.live.get(name)
+                if method == "DELETE":
+                    self.deleted.append(name)
+                    if job is None:
+                        return 404, _status(404, "NotFound", f'jobs.batch "{name}" not found')
+                    del self.live[name]
+                    return 200, {"kind": "Status", "status": "Success"}
+                if job is None:
+                    return 404, _status(404, "NotFound", f'jobs.batch "{name}" not found')
+                job["polls"] += 1
+                sim = self.nodes.get(self._node_of(job["body"]), NodeSim(behaviour="hang"))
+                status: dict[str, Any] = {"active": 1}
+                if sim.behaviour != "hang" and job["polls"] >= sim.polls:
+                    ok = sim.behaviour != "fail"
+                    status = {"succeeded" if ok else "failed": 1, "conditions": [
+                        {"type": "Complete" if ok else "Failed", "status": "True",
+                         "reason": None if ok else "BackoffLimitExceeded",
+                         "message": None if ok else "Job has reached the specified backoff limit"}]}
+                return 200, {**job["body"], "status": status}
+            if method == "GET" and path == pods:
+                name = query.get("labelSelector", "").removeprefix("job-name=")
+                job = self.live.get(name)
+                if job is None:
+                    return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
+                sim = self.nodes.get(self._node_of(job["body"]), NodeSim(behaviour="hang"))
+                done = sim.behaviour != "hang" and job["polls"] >= sim.polls
+                phase = ("Failed" if sim.behaviour == "fail" else "Succeeded") if done else "Pending"
+                status = {"phase": phase}
+                if sim.behaviour == "hang":
+                    status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                             "message": "0/3 nodes are available: 1 node(s) had untolerated "
+                                                        "taint {dedicated: gpu}."}]
+                return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                             "items": [{"metadata": {"name": f"{name}-x7k2p", "labels": {"job-name": name}},
+                                        "status": status}]}
+            if method == "GET" and path.startswith(pods + "/") and path.endswith("/log"):
+                pod = path[len(pods) + 1:-len("/log")]
+                job = self.live.get(pod.rsplit("-", 1)[0])
+                if job is None:
+                    return 404, _status(404, "NotFound", f'pods "{pod}" not found')
+                sim = self.nodes[self._node_of(job["body"])]
+                log = sim.log if sim.behaviour != "cut" else sim.log[: len(sim.log) // 2]
+                return 200, log
+        return None
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}

@@ -120,16 +120,24 @@ class Api:
 
     def get(self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json"
             ) -> tuple[int, bytes]:
+        return self.request("GET", path, query, accept=accept)
+
+    def request(self, method: str, path: str, query: list[tuple[str, Any]] | None = None, body: Any = None,
+                accept: str = "application/json") -> tuple[int, bytes]:
+        """One API call: (HTTP status, body bytes). Only the --all-nodes orchestration writes
+        (POST and DELETE of its own Jobs, auditor/collect/node_jobs.py); collectors only GET."""
         headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         c = self.client
         try:
             if hasattr(c, "param_serialize"):  # kubernetes >= 31 (current generator)
-                method, url, headers, body, post = c.param_serialize("GET", path, query_params=query or [],
-                                                                     header_params=headers,
-                                                                     auth_settings=["BearerToken"])
-                response = c.call_api(method, url, headers, _request_timeout=self.timeout)
+                method, url, headers, data, _post = c.param_serialize(method, path, query_params=query or [],
+                                                                      header_params=headers, body=body,
+                                                                      auth_settings=["BearerToken"])
+                response = c.call_api(method, url, headers, data, _request_timeout=self.timeout)
                 return response.status, response.read()
-            raw = c.call_api(path, "GET", query_params=query or [], header_params=headers,
+            raw = c.call_api(path, method, query_params=query or [], header_params=headers, body=body,
                              auth_settings=["BearerToken"], _preload_content=False,
                              _return_http_data_only=False, _request_timeout=self.timeout)[0]
             return raw.status, raw.data

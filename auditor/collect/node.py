@@ -617,8 +617,11 @@ def detect_distribution(root: str, k3s_running: bool) -> str:
     return "unknown"
 
 
-def collect_node(*, root: str = "/", kubelet_config: str | None = None) -> Collected:
-    """Collect this node's Kubernetes components, kubelet settings and file modes (read-only)."""
+def collect_node(*, root: str = "/", kubelet_config: str | None = None, node_name: str | None = None) -> Collected:
+    """Collect this node's Kubernetes components, kubelet settings and file modes (read-only).
+
+    ``node_name``: the node's Kubernetes name (a node collector Job passes spec.nodeName), which
+    can differ from the host name (clouds name nodes after their DNS names)."""
     collected = Collected()
     proc = host.proc_dir(root)
     running, k3s = scan_processes(proc)
@@ -635,7 +638,7 @@ def collect_node(*, root: str = "/", kubelet_config: str | None = None) -> Colle
     if k3s:
         for name, comp in k3s_components(root, layout, k3s).items():
             components.setdefault(name, comp)
-    node = host.hostname(root)
+    node = node_name or host.hostname(root)
     items: dict[str, dict[str, Any]] = {}
     for name in COMPONENTS:
         if name in components and name != "kubelet":

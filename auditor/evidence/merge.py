@@ -71,9 +71,13 @@ def part_kinds(doc: dict[str, Any]) -> list[str]:
 
 
 def node_roles(doc: dict[str, Any]) -> list[str]:
+    """A host's roles: the node collector's (node.info), else those the cluster gave a node that
+    could not be collected (metadata.node_roles); docker-host for a Docker host."""
     roles: list[str] = []
     for item in (doc.get("targets") or {}).get("node.info") or []:
         roles += [r for r in item.get("roles") or [] if isinstance(r, str) and r not in roles]
+    if not roles:
+        roles += [r for r in (doc.get("metadata") or {}).get("node_roles") or [] if isinstance(r, str)]
     if (doc.get("targets") or {}).get("docker.daemon"):
         roles.append("docker-host")
     return roles
