@@ -190,27 +190,51 @@ def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
             shared[key] = rows[0][key]
     if not shared.get("location"):
         shared.pop("location", None)
+        folder = _common_folder([r["location"] for r in rows])
+        if folder:
+            shared["folder"] = folder
     return shared
 
 
+def _common_folder(locations: list[str]) -> str:
+    """The folder every location is in ("deploy/" of "deploy/a.yaml:3", "deploy/b.yaml:9"), or ""."""
+    if not locations or not all(locations):
+        return ""
+    folders = {loc.rpartition("/")[0] for loc in locations}
+    if len(folders) == 1:
+        folder = folders.pop()
+        return folder + "/" if folder else ""
+    import os
+
+    try:
+        common = os.path.commonpath(list(folders))
+    except ValueError:
+        return ""
+    return common.rstrip("/") + "/" if common not in ("", "/") else ""
+
+
 def subject_runs(rows: list[dict[str, Any]], shared: dict[str, str], expected: Any) -> list[dict[str, Any]]:
-    """The listed findings as runs of one status and subject type ("FAIL Deployment: a · b · c"),
+    """The listed findings grouped by status and subject type ("FAIL Deployment: a · b · c", list order kept),
     when each says nothing but its subject beyond what is shared (the PDF prints them as running
     text: twenty names in a few lines, not a column of them); empty otherwise."""
-    runs: list[dict[str, Any]] = []
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         own = ((r["expected"] and r["expected"] != expected and "expected" not in shared)
                or (r["has_observed"] and "observed" not in shared) or (r["where"] and "where" not in shared)
                or r["message"] or r["waiver"] or r["expired_waiver"] or r["extras"])
         if own:
             return []
-        name = r["short"] if "location" in shared else r["subject"]
-        if runs and runs[-1]["status_label"] == r["status_label"] and runs[-1]["type"] == r["subject_type"]:
-            runs[-1]["names"].append(name)
+        if "location" in shared:
+            name = r["short"]
+        elif "folder" in shared:
+            name = f"{r['short']} ({r['location'][len(shared['folder']):]})"
         else:
-            runs.append({"status_label": r["status_label"], "cls": r["cls"], "type": r["subject_type"],
-                         "names": [name]})
-    return runs
+            name = r["subject"]
+        key = (r["status_label"], r["subject_type"])
+        if key not in runs:
+            runs[key] = {"status_label": r["status_label"], "cls": r["cls"], "type": r["subject_type"], "names": []}
+        runs[key]["names"].append(name)
+    return list(runs.values())
 
 
 def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "hosts") -> dict[str, Any]:
