@@ -335,9 +335,12 @@ def _changes_text(results: dict[str, Any]) -> str:
 
 
 def _warn(message: str) -> None:
+    """One line on stderr: secrets an error quotes (a daemon or API answer echoing a header, a
+    manifest line) redacted, control characters shown as escapes."""
+    from auditor.common.secrets import redact_text
     from auditor.report.terminal import safe_text
 
-    sys.stderr.write(f"auditor: {safe_text(message, 2000)}\n")
+    sys.stderr.write(f"auditor: {safe_text(redact_text(message), 2000)}\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,6 +404,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     else:
         save_bundle(evidence, args.output)
         sys.stderr.write(f"wrote {args.output}: {counts} (sha256 {evidence['sha256'][:12]})\n")
+    from auditor.report.redaction_view import redaction_line
+    from auditor.report.terminal import safe_text
+
+    sys.stderr.write(safe_text(redaction_line(meta), 400) + "\n")
     if not meta["complete"]:
         _warn("evidence is incomplete: " + "; ".join(f"{e['source']}: {e['message']}" for e in meta["errors"]))
         return ExitCode.EVIDENCE_INCOMPLETE
@@ -427,12 +434,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from auditor import api
-    from auditor.evidence.bundle import load_bundle
     from auditor.report.terminal import progress
 
     formats = _formats(args.format)
     judging = api.prepare(_judging(args))
-    evidence = load_bundle(args.evidence)
+    evidence = api.load_evidence(args.evidence)
     return _show(api.judge_and_write(evidence, judging, _outputs(args, formats, reports=False), "evaluate",
                                      progress), formats)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from auditor.common.errors import InputError
+from auditor.common.text import json_escape_controls
 
 # A JSON or YAML escape that may decode to half of a UTF-16 surrogate pair: such a "lone
 # surrogate" is a str Python can hold but cannot encode as UTF-8 (writing or hashing it fails).
@@ -88,11 +89,12 @@ INDENT_LIMIT = 1_000_000
 
 
 def json_text(doc: Any) -> str:
-    """JSON text of a document: indented when small, compact when large; always ends in a newline."""
+    """JSON text of a document: indented when small, compact when large; always ends in a newline.
+    DEL, C1 and bidi characters are \\u escapes (auditor.common.text), so none reaches a terminal."""
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     if len(text) <= INDENT_LIMIT:
         text = json.dumps(doc, ensure_ascii=False, indent=1)
-    return text + "\n"
+    return json_escape_controls(text) + "\n"
 
 
 def write_json_atomic(path: str, doc: Any) -> None:
@@ -101,13 +103,13 @@ def write_json_atomic(path: str, doc: Any) -> None:
     def write(fh: Any) -> None:
         size = 0
         for chunk in json_chunks(doc):
-            data = chunk.encode("utf-8")
+            data = json_escape_controls(chunk).encode("utf-8")
             size += len(data)
             fh.write(data)
         if size <= INDENT_LIMIT:  # small: indented for people after all
             fh.seek(0)
             fh.truncate()
-            fh.write(json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+            fh.write(json_escape_controls(json.dumps(doc, ensure_ascii=False, indent=1)).encode("utf-8"))
         fh.write(b"\n")
 
     _write_atomic(path, write)

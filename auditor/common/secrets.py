@@ -143,11 +143,16 @@ def _assignment(m: re.Match[str]) -> str:
 
 
 def _high_entropy(m: re.Match[str]) -> str:
-    token = m[0]
+    return _random_token(m[0])
+
+
+def _random_token(token: str) -> str:
     if not _RANDOM_RUN.search(token) or sum(bool(p.search(token)) for p in _CLASSES) < 3:
         return token  # hex ids, digests, generated names, words joined by dashes
     if "/" in token and any(len(part) >= 3 and part.isalpha() and part.islower() for part in token.split("/")):
-        return token  # a path (/var/lib/docker/overlay2/l/ABC...), not base64
+        # a path (/var/lib/docker/overlay2/l/ABC...) or a namespace/name, not base64: its parts
+        # are judged one by one ("shop/<a token>" keeps "shop")
+        return "/".join(_random_token(part) if len(part) >= 24 else part for part in token.split("/"))
     return REDACTED if _ENTROPY.calculate_shannon_entropy(token) >= _ENTROPY_LIMIT else token
 
 

@@ -29,7 +29,8 @@ from auditor.common.secrets import (
     secret_value,
 )
 
-__all__ = ["REDACTED", "redact_item", "redact_metadata_text", "redact_targets", "redact_text", "redaction_summary"]
+__all__ = ["REDACTED", "redact_item", "redact_loaded", "redact_metadata_text", "redact_targets", "redact_text",
+           "redaction_counts", "redaction_summary"]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Fields the auditor itself derives: lists of names and counts by kind ("Secret": 12), never values.
@@ -122,26 +123,30 @@ class _Walk:
             if new_key != key:
                 self.note(REDACTED)
                 new_key = _free_key(out, new_key)
-            out[new_key] = self.field(obj, key, value, whole, pair)
+            # paths name the key as it is kept: a key that carried a secret is named redacted
+            out[new_key] = self.field(obj, key, value, whole, pair, new_key if isinstance(new_key, str) else str(key))
         return out
 
-    def field(self, obj: dict[str, Any], key: str, value: Any, whole: tuple[str, ...] | None, pair: bool) -> Any:
-        if key in _DERIVED:
+    def field(self, obj: dict[str, Any], key: str, value: Any, whole: tuple[str, ...] | None, pair: bool,
+              shown: str) -> Any:
+        key_text = key
+        key = shown  # for every path noted below; `key_text` decides what the field is
+        if key_text in _DERIVED:
             return value
-        if key == LAST_APPLIED and isinstance(value, str) and value:
+        if key_text == LAST_APPLIED and isinstance(value, str) and value:
             if value != REDACTED:
                 self.note(LAST_APPLIED)
             return REDACTED
-        if whole and key in whole and isinstance(value, dict):
+        if whole and key_text in whole and isinstance(value, dict):
             if value:
                 self.note(key)
-            return {k: REDACTED for k in value}
-        if pair and key == "value" and value not in (None, "", REDACTED) and _secret_pair(obj["name"], self.path):
+            return {redact_text(k) if isinstance(k, str) else k: REDACTED for k in value}
+        if pair and key_text == "value" and value not in (None, "", REDACTED) and _secret_pair(obj["name"], self.path):
             self.note("value")
             return REDACTED
-        if key in _ENV_KEYS and isinstance(value, list):
+        if key_text in _ENV_KEYS and isinstance(value, list):
             return self.env(key, value)
-        if secret_key(key):
+        if secret_key(key_text):
             if secret_value(value):
                 self.note(key)
                 return REDACTED
@@ -169,7 +174,10 @@ class _Walk:
                 if sep:
                     self.note(key, "[]")
                     entry = name
-                out.append(redact_text(entry))
+                kept = redact_text(entry)
+                if kept != entry and not sep:
+                    self.note(key, "[]")
+                out.append(kept)
             elif isinstance(entry, dict):
                 var = dict(entry)
                 if var.get("value") not in (None, "", REDACTED):
@@ -299,3 +307,35 @@ def redact_metadata_text(value: Any) -> Any:
 def redaction_summary(counts: dict[str, int]) -> dict[str, Any]:
     """The bundle metadata's account of redaction: a total and counts by field path, no values."""
     return {"total": sum(counts.values()), "by_field": dict(sorted(counts.items()))}
+
+
+def redaction_counts(metadata: Any) -> dict[str, Any] | None:
+    """The bundle metadata's `redactions`, if it has a well-formed one (a total and counts by
+    field path), else None (a bundle from before the redaction stage, or a hand-made one)."""
+    found = metadata.get("redactions") if isinstance(metadata, dict) else None
+    if not isinstance(found, dict):
+        return None
+    by_field = found.get("by_field")
+    if not isinstance(by_field, dict) or not all(isinstance(k, str) and type(v) is int and v >= 0
+                                                 for k, v in by_field.items()):
+        return None
+    return redaction_summary(by_field)
+
+
+def redact_loaded(bundle: dict[str, Any]) -> dict[str, Any]:
+    """A loaded bundle through the redaction stage again, in place, before it is evaluated: one
+    written by an older auditor, by hand or by another tool may carry what this stage removes, and
+    nothing evaluated from it may carry a secret into results or reports. `metadata.redactions`
+    adds what this pass found to what the bundle recorded (the bundle's sha256 stays the file's)."""
+    targets = bundle.get("targets")
+    meta = bundle.get("metadata")
+    if not isinstance(targets, dict) or not isinstance(meta, dict):
+        return bundle
+    counts = dict((redaction_counts(meta) or {"by_field": {}})["by_field"])
+    for name, n in redact_targets(targets).items():
+        counts[name] = counts.get(name, 0) + n
+    for key in ("sources", "errors", "target_errors", "incomplete_reason"):
+        if key in meta:
+            meta[key] = redact_metadata_text(meta[key])
+    meta["redactions"] = redaction_summary(counts)
+    return bundle

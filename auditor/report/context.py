@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import Any
 
+from auditor.common.text import json_escape_controls
 from auditor.report.changes_view import changes_view
 from auditor.report.formatting import (
     OTHER_COLOR,
@@ -33,6 +34,7 @@ from auditor.report.formatting import (
 )
 from auditor.report.framework_view import framework_views
 from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
+from auditor.report.redaction_view import redaction_line
 from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
 from auditor.report.waiver_view import waiver_line, waivers_view
 
@@ -51,10 +53,12 @@ PDF_HOSTS = 100
 
 
 def serialize_results(results: dict[str, Any]) -> bytes:
-    """The bytes `auditor` writes for a results document (the same as the .results.json file)."""
+    """The bytes `auditor` writes for a results document (the same as the .results.json file):
+    DEL, C1 and bidi characters as \\u escapes, so the file shown on a terminal carries none raw."""
     from auditor.results.document import compact_results
 
-    return (json.dumps(compact_results(results), indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json_escape_controls(json.dumps(compact_results(results), indent=1, ensure_ascii=False))
+            + "\n").encode("utf-8")
 
 
 
@@ -350,6 +354,7 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "results_sha256": results_sha, "results_name": results_name,
         "evidence": evidence, "evidence_sha256": str(evidence.get("sha256") or "(none)"),
         "complete": bool(evidence.get("complete")),
+        "redaction": redaction_line(evidence),
         "sources": [s for s in evidence.get("sources", []) or [] if isinstance(s, dict)],
         "evidence_errors": [e for e in evidence.get("errors", []) or [] if isinstance(e, dict)],
         "target_errors": sorted((str(k), as_text(v)) for k, v in (evidence.get("target_errors") or {}).items()),

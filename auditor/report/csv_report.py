@@ -1,6 +1,7 @@
 """CSV: one row per finding (controls without findings get one row), safe to open in a spreadsheet.
 
-A cell that a spreadsheet would read as a formula (starting with = + - @, a tab or a carriage
+Control and bidi characters are written as escapes (\\x1b, \\u202e). A cell that a spreadsheet
+would read as a formula (starting with = + - @, a tab or a carriage
 return, or their full-width forms) is prefixed with an apostrophe, so it stays text.
 """
 
@@ -10,6 +11,7 @@ import csv
 import io
 from typing import Any
 
+from auditor.common.text import escape_controls
 from auditor.report.formatting import as_text
 
 COLUMNS = ("pack", "control", "title", "section", "level", "severity", "control_status", "finding_status",
@@ -19,8 +21,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uf
 
 
 def neutralise(value: Any) -> str:
-    """A cell as inert text: formulas get a leading apostrophe."""
-    text = "" if value is None else as_text(value) if not isinstance(value, str) else value
+    """A cell as inert text: control and bidi characters as visible escapes (tab and newline
+    kept), formulas with a leading apostrophe."""
+    text = escape_controls("" if value is None else as_text(value) if not isinstance(value, str) else value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

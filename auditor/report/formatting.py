@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any
 
+from auditor.common.text import has_controls, replace_controls
 from auditor.report.terminal import SEVERITY_RANK
 
 # Known statuses in display order; any other status is shown after them with a neutral style.
@@ -28,17 +29,17 @@ SEVERITY_COLORS = {"critical": "#8b1a1a", "high": "#c62828", "medium": "#b35900"
 PROBLEM_STATUSES = ("fail", "error")
 PRINT_VALUE_CHARS = 400
 _CSS_TOKEN = re.compile(r"[^a-z0-9_-]+")
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def printable(value: Any) -> Any:
-    """Every value a template prints: control characters (NUL, ESC of terminal escapes, ...) become
-    U+FFFD, so neither the HTML nor the PDF's text layer carries them to a terminal that shows it."""
-    if not isinstance(value, str) or not _CONTROL_CHARS.search(value):
+    """Every value a template prints: control and bidi characters (NUL, ESC of terminal escapes,
+    U+202E, ...) become U+FFFD, so neither the HTML nor the PDF's text layer carries them to a
+    terminal that shows it (auditor.common.text)."""
+    if not isinstance(value, str) or not has_controls(value):
         return value
     import markupsafe
 
-    cleaned = _CONTROL_CHARS.sub("\ufffd", value)
+    cleaned = replace_controls(value)
     # markup built by our own code (charts) stays markup; plain strings stay plain (escaped later)
     return markupsafe.Markup(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
 

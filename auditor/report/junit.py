@@ -1,8 +1,8 @@
 """JUnit XML: one test case per control, one test suite per pack (GitLab and Jenkins read it).
 
 fail -> <failure>, error -> <error>, not applicable / manual / waived / anything else that is not
-a verdict -> <skipped> with the reason. Text is XML-escaped by ElementTree; characters XML 1.0
-cannot carry at all (control characters) are shown as \\xNN.
+a verdict -> <skipped> with the reason. Text is XML-escaped by ElementTree; control and bidi
+characters (which XML 1.0 cannot carry, or a viewer would obey) are shown as \\xNN / \\uNNNN.
 """
 
 from __future__ import annotations
@@ -11,15 +11,17 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from auditor.common.text import escape_controls
 from auditor.report.formatting import as_text, subject_label
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_INVALID = re.compile("[\ufffe\uffff]")
 MAX_LISTED = 200
 
 
 def xml_text(value: Any) -> str:
-    """Text XML 1.0 can hold: forbidden characters are written out as \\xNN."""
-    return _XML_INVALID.sub(lambda m: f"\\x{ord(m.group()):02x}", "" if value is None else str(value))
+    """Text XML 1.0 can hold and a viewer shows: control, bidi and non-characters as escapes."""
+    text = escape_controls("" if value is None else str(value))
+    return _XML_INVALID.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _finding_line(f: dict[str, Any]) -> str:

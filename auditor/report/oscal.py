@@ -27,6 +27,7 @@ import uuid
 from typing import Any
 
 from auditor.common.errors import InputError
+from auditor.common.text import escape_strings
 from auditor.common.version import __version__
 
 OSCAL_VERSION = "1.0.6"
@@ -121,7 +122,12 @@ def _finding(seed: str, kind: str, target_id: str, title: str, description: str,
 
 
 def render_oscal(results: dict[str, Any]) -> dict[str, Any]:
-    """The OSCAL assessment-results document for a results document."""
+    """The OSCAL assessment-results document for a results document; every string with its control
+    and bidi characters as visible escapes (auditor.common.text)."""
+    return escape_strings(_render_oscal(results))  # type: ignore[return-value]
+
+
+def _render_oscal(results: dict[str, Any]) -> dict[str, Any]:
     evidence = results.get("evidence") or {}
     generated = _stamp(results.get("generated_at"), _stamp(evidence.get("collected_at"), "1970-01-01T00:00:00Z"))
     collected = _stamp(evidence.get("collected_at"), generated)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from auditor.common.text import escape_strings
 from auditor.report.formatting import as_text, subject_label
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -101,4 +102,5 @@ def render_sarif(results: dict[str, Any]) -> str:
                            "coverage": (results.get("summary") or {}).get("coverage")},
         }],
     }
-    return json.dumps(log, indent=1, ensure_ascii=False) + "\n"
+    # every string with its control and bidi characters as visible escapes (auditor.common.text)
+    return json.dumps(escape_strings(log), indent=1, ensure_ascii=False) + "\n"

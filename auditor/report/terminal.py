@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tabulate import tabulate
 
+from auditor.common.text import escape_controls
 from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
+from auditor.report.redaction_view import redaction_line
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
 def safe_text(value: Any, limit: int = 120) -> str:
-    """Text fit for a terminal: control characters (ANSI escapes included) shown, never obeyed."""
-    text = "" if value is None else str(value)
-    text = _CONTROL_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Text fit for a terminal: control and bidi characters (ANSI escapes included) shown as
+    escapes, never obeyed (auditor.common.text)."""
+    text = escape_controls("" if value is None else str(value))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -77,6 +77,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
                  f"collected {ev.get('collected_at')}  {'complete' if ev.get('complete') else 'INCOMPLETE'}")
     for err in ev.get("errors", []):
         lines.append(f"  ! {safe_text(err.get('source'))}: {safe_text(err.get('message'), 200)}")
+    lines.append(safe_text(redaction_line(ev), 400))
     for pack in results["packs"]:
         rows = _section_rows(pack["sections"])
         rows.append(_row("total", f"{pack['title']} {pack['version']}", pack))

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from auditor.common.jsonio import write_text_atomic
+from auditor.common.text import replace_controls
 
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
 EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": ".junit.xml", "sarif": ".sarif",
               "csv": ".csv", "oscal": ".oscal.json"}
-
-
-# Control characters (NUL, ESC...) from evidence text: escaped markup cannot carry them, so they are
-# shown as U+FFFD as a browser would (NUL) instead of reaching a terminal that `cat`s the file.
-_HTML_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def write_file_atomic(path: str, data: bytes) -> None:
@@ -36,7 +31,9 @@ def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, resul
 
         html = render_html(results, results_bytes=results_bytes, results_name=results_name,
                            subjects_limit=limits.get("html"))
-        return _HTML_CONTROL_CHARS.sub("\ufffd", html).encode("utf-8")
+        # Control characters (NUL, ESC...) from evidence text: escaped markup cannot carry them, so
+        # they are shown as U+FFFD as a browser would (NUL) instead of reaching a terminal.
+        return replace_controls(html).encode("utf-8")
     if fmt == "pdf":
         from auditor.report.pdf import render_pdf
 

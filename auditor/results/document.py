@@ -21,6 +21,7 @@ from typing import Any
 from auditor.common.errors import InputError
 from auditor.common.version import __version__
 from auditor.evidence.bundle import utc_now
+from auditor.evidence.redact import redaction_counts
 from auditor.judging.engine import Selection
 from auditor.judging.framework_scores import framework_results
 from auditor.judging.scoring import COVERAGE_FORMULA, SCORE_FORMULA, in_section, score_controls
@@ -99,6 +100,7 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
     meta = evidence.get("metadata", {})
     parts = [p for p in meta.get("parts") or [] if isinstance(p, dict)]
     roles = {p["host"]: list(p.get("roles") or []) for p in parts if isinstance(p.get("host"), str)}
+    redactions = redaction_counts(meta)
     controls: list[dict[str, Any]] = []
     packs_out = []
     host_verdicts: dict[str, list[dict[str, Any]]] = {h: [] for h in roles}
@@ -134,6 +136,7 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
             "errors": meta.get("errors", []),
             "target_errors": meta.get("target_errors", {}),
             "targets": {k: len(v) for k, v in sorted(evidence.get("targets", {}).items())},
+            **({"redactions": redactions} if redactions is not None else {}),
         },
         "selection": (selection or Selection()).as_dict(),
         "scoring": {"score": SCORE_FORMULA, "coverage": COVERAGE_FORMULA},
