@@ -152,19 +152,106 @@ def _verdicts(evidence: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("evidence_of", ["demo", "manifests"])
-def test_redaction_never_changes_a_verdict(evidence_of: str) -> None:
-    """Differential over the golden scenario (the demo evidence) and the manifest fixtures."""
-    if evidence_of == "demo":
+def _with_secrets(bundle: dict) -> dict:
+    """The demo evidence with secrets planted where Docker keeps them: argv, command, entrypoint,
+    environment values, labels and health checks of every container (what the demo daemon was
+    not started with), so the differential has something to redact."""
+    for n, item in enumerate(bundle["targets"]["docker.container"]):
+        inspect, config = item["inspect"], item["inspect"]["Config"]
+        words = [f"--password=Pw{n}sEcr3t", "--token", f"Tk{n}sEcr3t", f"postgres://u:Db{n}sEcr3t@db/x"]
+        inspect["Args"] = list(inspect.get("Args") or []) + words
+        config["Cmd"] = list(config.get("Cmd") or []) + words
+        config["Entrypoint"] = list(config.get("Entrypoint") or []) + [f"--api-key=Ak{n}sEcr3t"]
+        config["Env"] = list(config.get("Env") or []) + [f"DB_PASSWORD=Env{n}sEcr3t", f"GREETING=hello{n}"]
+        config["Labels"] = {**(config.get("Labels") or {}), "com.example.api-token": f"Lb{n}sEcr3t"}
+        config["Healthcheck"] = {"Test": ["CMD-SHELL", f"curl -H 'Authorization: Bearer Hc{n}sEcr3t' http://x/"]}
+    return bundle
+
+
+def _bundle_of(targets: dict) -> dict:
+    return {"kind": "auditor-evidence", "schema_version": "1", "targets": targets,
+            "metadata": {"host": "h", "collected_at": "2026-01-01T00:00:00Z", "root": "/", "complete": True,
+                         "sources": [], "errors": [], "target_errors": {}}}
+
+
+@pytest.mark.parametrize("evidence_of", ["demo", "demo-with-secrets", "manifests", "canaries"])
+def test_redaction_never_changes_a_verdict(evidence_of: str, tmp_path) -> None:
+    """Differential over the golden scenario (the demo evidence, as recorded and with secrets
+    planted in every container), the manifest fixtures and the canary objects of every place
+    (tests/canaries.py): the same verdicts, control by control and subject by subject."""
+    if evidence_of.startswith("demo"):
         raw = load_bundle(DEMO_EVIDENCE)
+        if evidence_of == "demo-with-secrets":
+            raw = _with_secrets(raw)
+    elif evidence_of == "manifests":
+        raw = _bundle_of(collect_manifests([os.path.join(HERE, "fixtures", "manifests")]).targets)
     else:
-        collected = collect_manifests([os.path.join(HERE, "fixtures", "manifests")])
-        raw = {"kind": "auditor-evidence", "schema_version": "1", "targets": collected.targets,
-               "metadata": {"host": "h", "collected_at": "2026-01-01T00:00:00Z", "root": "/", "complete": True,
-                            "sources": [], "errors": [], "target_errors": {}}}
+        import canaries as cn
+
+        (tmp_path / "c.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": cn.k8s_objects(
+            cn.canaries(cn.K8S_PLACES))}))
+        raw = _bundle_of(collect_manifests([str(tmp_path / "c.json")]).targets)
     redacted = copy.deepcopy(raw)
-    redact_targets(redacted["targets"])
+    counts = redact_targets(redacted["targets"])
+    if evidence_of in ("demo-with-secrets", "canaries"):
+        assert sum(counts.values()) >= 20, counts  # the stage had work to do
     before, after = _verdicts(raw), _verdicts(redacted)
     assert before.keys() == after.keys()
     changed = [k for k in before if before[k] != after[k]]
     assert changed == []
+
+
+def test_loaded_bundles_pass_the_stage_again_and_say_so(tmp_path) -> None:
+    """A bundle written without the stage (older auditor, another tool) is redacted when it is
+    evaluated; the results count it; the file itself is unchanged."""
+    from auditor import api
+    from auditor.evidence.bundle import content_sha256, save_bundle
+
+    raw = _with_secrets(load_bundle(DEMO_EVIDENCE))
+    raw["metadata"]["errors"] = [{"source": "docker", "message": "GET /x: Authorization: Bearer Err0sEcr3tValue"}]
+    raw["sha256"] = content_sha256(raw)
+    path = str(tmp_path / "old.evidence.json")
+    save_bundle(raw, path)
+    before = open(path, "rb").read()
+    evidence = api.load_evidence(path)
+    assert "sEcr3t" not in json.dumps(evidence)
+    results = api.evaluate(evidence)
+    assert "sEcr3t" not in json.dumps(results)
+    assert results["evidence"]["redactions"]["total"] >= 6 * len(raw["targets"]["docker.container"])
+    assert results["evidence"]["sha256"] == raw["sha256"] and open(path, "rb").read() == before
+    demo = api.evaluate(api.load_demo())
+    assert demo["evidence"]["redactions"] == {"total": 0, "by_field": {}}
+
+
+def test_the_reports_say_what_was_redacted_in_one_line() -> None:
+    from auditor import api
+    from auditor.report.redaction_view import redaction_line
+    from auditor.report.terminal import render_table
+    from auditor.report.write import render_report
+
+    results = api.evaluate(_demo_redacted())
+    line = redaction_line(results["evidence"])
+    assert line.startswith("Redacted from the evidence before evaluation: ")
+    assert "docker.container:inspect.Args[]" in line and "<redacted>" not in line and "sEcr3t" not in line
+    assert "\n" not in line
+    assert line in render_table(results).splitlines()
+    html = render_report(results, "html", b"{}", "r.json").decode()
+    assert html.count(line) == 2  # the summary and the metadata table
+    assert redaction_line({"redactions": {"total": 0, "by_field": {}}}).startswith("Redaction: no secret")
+    assert "records no redaction" in redaction_line({})
+
+
+def _demo_redacted() -> dict:
+    from auditor.evidence.redact import redact_loaded
+
+    return redact_loaded(_with_secrets(load_bundle(DEMO_EVIDENCE)))
+
+
+def test_there_is_no_no_redact_option(capsys) -> None:
+    from auditor.cli import build_parser
+
+    for command in (["audit"], ["collect", "docker"], ["evaluate", "x.json"], ["report", "x.json"]):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args([*command, "--no-redact"])
+        assert exc.value.code == 2
+    assert "redact" not in build_parser().format_help()
