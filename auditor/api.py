@@ -60,6 +60,8 @@ class Sources:
     node_namespace: str = "auditor"
     node_parallel: int = 10             # Jobs running at once
     node_timeout: float = 300.0         # seconds per node
+    docker_hosts: Sequence[str] = ()    # a fleet: several daemons, each a subject of its own
+    docker_parallel: int = 8            # fleet daemons collected at once
 
 
 @dataclass
@@ -156,6 +158,12 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
     from auditor.collect.collected import Collected
     from auditor.evidence.bundle import build_bundle
 
+    if len(set(sources.docker_hosts)) > 1:
+        if targets != ["docker"]:
+            raise InputError("several --docker-host make a fleet audit: --target docker only (merge other "
+                             "bundles with `auditor merge`)")
+        with progress(f"collecting {len(set(sources.docker_hosts))} Docker hosts"):
+            return collect_fleet(sources), "docker-fleet"
     if sources.all_nodes and "cluster" not in targets:
         raise InputError("--all-nodes runs the node collector on every node of a cluster: it needs the cluster "
                          "target (--target cluster)")
@@ -266,6 +274,8 @@ def node_error_bundle(node: str, roles: Sequence[str], reason: str) -> dict[str,
 
 def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, finished: list[str]) -> None:
     """Run the chosen collectors into `collected`, appending each source to `finished` once merged."""
+    if "docker" in targets and len(sources.docker_hosts) > 1:
+        raise InputError("several --docker-host: a fleet is collected on its own (--target docker)")
     if "docker" in targets:
         from auditor.collect.docker import collect_docker
 
@@ -538,3 +548,46 @@ def _replace(outputs: Outputs, **changes: Any) -> Outputs:
     from dataclasses import replace
 
     return replace(outputs, **changes)
+
+
+HOST_TARGETS = ("host.file", "host.audit_path", "host.info")
+
+
+def collect_fleet(sources: Sources) -> dict[str, Any]:
+    """Several Docker hosts (repeated --docker-host) collected in parallel, at most
+    ``docker_parallel`` at once, and merged: each host a subject of its own, with its own score.
+    A host that does not answer within ``timeout`` is an `error` host with the reason. Host files
+    are read only for local sockets: a remote host's files are not under this machine's --root, so
+    their targets are errors saying so (run `auditor collect docker` on that host and merge)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from auditor.collect.docker import collect_docker
+    from auditor.evidence.bundle import build_bundle, content_sha256
+    from auditor.evidence.merge import bundle_host, merge_documents
+
+    endpoints = list(dict.fromkeys(sources.docker_hosts))
+
+    def one(endpoint: str) -> dict[str, Any]:
+        local = endpoint.startswith(("unix://", "npipe://"))
+        collected = collect_docker(docker_host=endpoint, root=sources.root, daemon_json_path=sources.daemon_json,
+                                   timeout=sources.timeout)
+        if not local:
+            reason = (f"{endpoint} is a remote Docker host: its files are not under this machine's root; run "
+                      "`auditor collect docker` on it and `auditor merge` the bundles")
+            for target in HOST_TARGETS:
+                collected.targets.pop(target, None)
+                collected.target_errors[target] = reason
+            collected.source("host.files", "skipped", reason)
+        return build_bundle(collected, root=sources.root if local else "(remote)")
+
+    with ThreadPoolExecutor(max(1, min(sources.docker_parallel, len(endpoints)))) as pool:
+        bundles = list(pool.map(one, endpoints))
+    names = [bundle_host(b) for b in bundles]
+    for endpoint, doc, name in zip(endpoints, bundles, names, strict=True):
+        reachable = not any(e.get("source") == "docker.api" and "cannot connect" in e.get("message", "")
+                            for e in doc["metadata"]["errors"])
+        if names.count(name) > 1 or not reachable:  # two daemons of one machine, or no answer: by address
+            doc["metadata"]["subject_host"] = name if reachable and names.count(name) == 1 else \
+                (f"{name} ({endpoint})" if reachable else endpoint)
+            doc["sha256"] = content_sha256(doc)
+    return merge_documents([(f"docker host {e}", b) for e, b in zip(endpoints, bundles, strict=True)])

@@ -98,7 +98,11 @@ def _add_output(p: argparse.ArgumentParser) -> None:
 
 def _add_docker_source(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("docker and node sources")
-    g.add_argument("--docker-host", metavar="URL", help="daemon address (default: $DOCKER_HOST or the local socket)")
+    g.add_argument("--docker-host", action="append", default=[], metavar="URL",
+                   help="daemon address (default: $DOCKER_HOST or the local socket); repeat it to audit a fleet, "
+                        "each daemon a subject of its own (unix://, tcp:// with TLS from $DOCKER_CERT_PATH, ssh://)")
+    g.add_argument("--docker-parallel", type=_positive, default=8, metavar="N",
+                   help="fleet daemons collected at once (default: 8); --timeout bounds each API call")
     g.add_argument("--root", default="/", metavar="DIR", help="read host files under this mounted host root")
     g.add_argument("--daemon-json", metavar="PATH", help="daemon.json to read (default: from dockerd's argv or "
                                                            "/etc/docker/daemon.json)")
@@ -252,13 +256,16 @@ def _parse_params(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 def _sources(args: argparse.Namespace, targets: Sequence[str] | None) -> Any:
     from auditor.api import Sources
 
-    return Sources(targets=targets, docker_host=args.docker_host, root=args.root, daemon_json=args.daemon_json,
+    hosts = list(dict.fromkeys(args.docker_host or []))
+    return Sources(targets=targets, docker_host=hosts[0] if len(hosts) == 1 else None, root=args.root,
+                   daemon_json=args.daemon_json,
                    timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
                    context=args.context, in_cluster=args.in_cluster, manifests=list(getattr(args, "manifests", [])),
                    node_name=getattr(args, "node_name", None), all_nodes=getattr(args, "all_nodes", False),
                    node_image=getattr(args, "node_image", None),
                    node_namespace=getattr(args, "node_namespace", "auditor"),
-                   node_parallel=getattr(args, "node_parallel", 10), node_timeout=getattr(args, "node_timeout", 300.0))
+                   node_parallel=getattr(args, "node_parallel", 10), node_timeout=getattr(args, "node_timeout", 300.0),
+                   docker_hosts=hosts if len(hosts) > 1 else (), docker_parallel=args.docker_parallel)
 
 
 def _judging(args: argparse.Namespace) -> Any:

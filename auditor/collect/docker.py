@@ -679,7 +679,10 @@ def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_js
     for an unreachable daemon (the reason is recorded as evidence instead)."""
     endpoint = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
     collected = Collected()
-    api = query_api(endpoint, timeout, tls_from_env=docker_host is None)
+    # TLS client certificates come from $DOCKER_CERT_PATH (and $DOCKER_TLS_VERIFY), as for the docker CLI,
+    # also for an address given explicitly (a fleet of tcp:// hosts sharing one CA)
+    tls_env = bool(os.environ.get("DOCKER_CERT_PATH") or os.environ.get("DOCKER_TLS_VERIFY"))
+    api = query_api(endpoint, timeout, tls_from_env=docker_host is None or tls_env)
     if api.unreachable:
         collected.error("docker.api", api.unreachable, targets=API_TARGETS)
     else:

@@ -37,6 +37,9 @@ def bundle_host(doc: dict[str, Any]) -> str:
     """The machine a single-host bundle describes: the node's name (node.info), else the Docker
     daemon's host (its /info Name on a local socket, the address otherwise), else metadata.host."""
     targets = doc.get("targets") or {}
+    named = (doc.get("metadata") or {}).get("subject_host")
+    if isinstance(named, str) and named:  # set by a fleet run: two daemons of one machine, or one that never answered
+        return named
     for item in targets.get("node.info") or []:
         name = (item.get("subject") or {}).get("name")
         if isinstance(name, str) and name:

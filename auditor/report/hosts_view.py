@@ -42,7 +42,8 @@ def control_hosts_text(control: dict[str, Any], noun: str) -> str:
     roles = hosts.get("roles") if isinstance(hosts.get("roles"), dict) else {}
     if len(roles) == 1 and total > 1:
         role = next(iter(roles))
-        noun = f"{ROLE_NAMES.get(role, role)} {noun}" if role != "unknown" else noun
+        label = ROLE_NAMES.get(role, role)
+        noun = f"{label} {noun}" if role != "unknown" and not noun.startswith(label) else noun
         roles = {}
     if total == 1:
         noun = noun.removesuffix("s")
