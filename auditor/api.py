@@ -349,14 +349,17 @@ def save_interrupted(evidence: dict[str, Any], path: str) -> str:
             "(marked incomplete)")
 
 
-def load_evidence(path: str) -> dict[str, Any]:
+def load_evidence(path: str, accept_unverified: bool = False) -> dict[str, Any]:
     """An evidence file, checked, and through the redaction stage again before it is evaluated
     (a bundle from an older auditor, another tool or a hand may carry what the stage removes;
-    the counts of this pass join `metadata.redactions`). The file itself is not changed."""
+    the counts of this pass join `metadata.redactions`). The file itself is not changed.
+
+    A bundle without a valid sha256 is refused (InputError) unless ``accept_unverified``: then its
+    results say ``evidence.unverified`` (the reason) and every report prints UNVERIFIED."""
     from auditor.evidence.bundle import load_bundle
     from auditor.evidence.redact import redact_loaded
 
-    return redact_loaded(load_bundle(path))
+    return redact_loaded(load_bundle(path, accept_unverified=accept_unverified))
 
 
 def load_demo() -> dict[str, Any]:
@@ -433,6 +436,28 @@ def run_name(evidence: dict[str, Any], label: str) -> str:
     return f"{label}-{host}-{stamp or 'unknown'}"
 
 
+# The files of one run beside its results: a name is free only when none of them exists.
+RUN_SUFFIXES = (".results.json", ".evidence.json", ".html", ".pdf", ".oscal.json", ".attestation.json")
+
+
+def claim_run_name(directory: str, stem: str, results_bytes: bytes) -> str:
+    """Write the run's results file (0600) under the first free name of ``stem``, ``stem-2``,
+    ``stem-3``... in ``directory`` and return that name's base (path without suffix). The results
+    file is linked into place exclusively, so two runs in the same second (or of the same demo
+    evidence) never share a name, and the evidence and reports follow the name it won."""
+    import itertools
+
+    from auditor.common.jsonio import PRIVATE_MODE, write_new_file
+
+    def candidates() -> Any:
+        for n in itertools.count(1):
+            base = os.path.join(directory, stem if n == 1 else f"{stem}-{n}")
+            if not any(os.path.lexists(base + suffix) for suffix in RUN_SUFFIXES):
+                yield base + ".results.json"
+
+    return write_new_file(candidates(), results_bytes, PRIVATE_MODE)[: -len(".results.json")]
+
+
 def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Outputs, label: str,
                   progress: Progress = _no_progress, helper: Any = None) -> Written:
     """Write the evidence (when asked), the results file and the reports beside it.
@@ -440,13 +465,15 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
     ``helper``: a :func:`pdf_helper` started earlier; it lays out the PDF while the evidence and
     the HTML are written here (without one, or if it fails, the PDF is made in this process).
     """
-    from auditor.common.jsonio import write_json_atomic
+    from auditor.common.jsonio import json_bytes, write_json_atomic
     from auditor.evidence.bundle import save_bundle
     from auditor.results.document import compact_results
     from auditor.speed.gc_pause import paused_gc
 
     os.makedirs(outputs.output_dir, exist_ok=True)
-    base = os.path.join(outputs.output_dir, run_name(evidence, label))
+    with paused_gc():  # each subject once, shared finding fields once per control (results.document)
+        data = json_bytes(compact_results(results))  # the reports print and attach exactly these bytes
+    base = claim_run_name(outputs.output_dir, run_name(evidence, label), data)
     written = Written(results=base + ".results.json")
 
     def save_evidence() -> None:
@@ -455,14 +482,10 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
             with paused_gc():
                 save_bundle(evidence, written.evidence)
 
-    with paused_gc():  # each subject once, shared finding fields once per control (results.document)
-        write_json_atomic(written.results, compact_results(results))
     wanted = [f for f, on in (("html", outputs.html), ("pdf", outputs.pdf)) if on]
     if wanted:
         from auditor.report.write import write_reports
 
-        with open(written.results, "rb") as fh:  # the reports print and attach exactly these bytes
-            data = fh.read()
         limits = {k: v for k, v in (("html", outputs.html_subjects), ("pdf", outputs.pdf_subjects)) if v is not None}
         # the PDF first, so its layout (in the helper) overlaps the evidence file and the HTML
         order = sorted(wanted, key=lambda f: f != "pdf")

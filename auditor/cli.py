@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate an evidence bundle (no daemon needed)")
     p.add_argument("evidence", metavar="EVIDENCE", help="evidence bundle written by `auditor collect`")
+    p.add_argument("--accept-unverified", action="store_true",
+                   help="evaluate a bundle whose sha256 is missing, empty or wrong (refused otherwise); the results "
+                        "and every report are marked UNVERIFIED")
     _add_selection(p)
     _add_output(p)
 
@@ -445,7 +448,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     formats = _formats(args.format)
     judging = api.prepare(_judging(args))
-    evidence = api.load_evidence(args.evidence)
+    evidence = api.load_evidence(args.evidence, accept_unverified=args.accept_unverified)
     return _show(api.judge_and_write(evidence, judging, _outputs(args, formats, reports=False), "evaluate",
                                      progress), formats)
 

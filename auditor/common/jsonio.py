@@ -97,9 +97,43 @@ def json_text(doc: Any) -> str:
     return json_escape_controls(text) + "\n"
 
 
-def write_json_atomic(path: str, doc: Any) -> None:
+# Evidence and results are as sensitive as a configuration backup: only their owner reads them,
+# whatever the umask. Reports (and everything else) are created as the umask says.
+PRIVATE_MODE = 0o600
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (/proc/self/status), so
+    no other thread ever creates a file under a temporary umask."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def umask_mode() -> int:
+    """The mode a new file gets from open(): 0666 less the umask."""
+    return 0o666 & ~current_umask()
+
+
+def json_bytes(doc: Any) -> bytes:
+    """The bytes :func:`write_json_atomic` writes for ``doc`` (json_text, with escaped controls)."""
+    data = "".join(json_escape_controls(chunk) for chunk in json_chunks(doc)).encode("utf-8")
+    if len(data) <= INDENT_LIMIT:
+        data = json_escape_controls(json.dumps(doc, ensure_ascii=False, indent=1)).encode("utf-8")
+    return data + b"\n"
+
+
+def write_json_atomic(path: str, doc: Any, mode: int | None = None) -> None:
     """Write JSON so the file is either complete or absent (temp file + rename): the text of
-    :func:`json_text`, written in pieces (json_chunks), so a large document is never held twice."""
+    :func:`json_text`, written in pieces (json_chunks), so a large document is never held twice.
+    ``mode``: the file's permissions (default: as the umask says)."""
     def write(fh: Any) -> None:
         size = 0
         for chunk in json_chunks(doc):
@@ -112,26 +146,72 @@ def write_json_atomic(path: str, doc: Any) -> None:
             fh.write(json_escape_controls(json.dumps(doc, ensure_ascii=False, indent=1)).encode("utf-8"))
         fh.write(b"\n")
 
-    _write_atomic(path, write)
+    _write_atomic(path, write, mode)
 
 
-def write_text_atomic(path: str, text: str | bytes) -> None:
-    """Write a file so it is either complete or absent (temp file in the same folder + rename)."""
-    _write_atomic(path, lambda fh: fh.write(text.encode("utf-8") if isinstance(text, str) else text))
+def write_text_atomic(path: str, text: str | bytes, mode: int | None = None) -> None:
+    """Write a file so it is either complete or absent (temp file in the same folder + rename);
+    ``mode``: its permissions (default: as the umask says)."""
+    _write_atomic(path, lambda fh: fh.write(text.encode("utf-8") if isinstance(text, str) else text), mode)
 
 
-def _write_atomic(path: str, write: Any) -> None:
-    directory = os.path.dirname(os.path.abspath(path)) or "."
+def _temp_file(directory: str, write: Any, mode: int | None) -> str:
+    """A complete temporary file in ``directory`` (so a rename or link into place is atomic)."""
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; reports are meant to be shared
+        os.fchmod(fd, umask_mode() if mode is None else mode)  # mkstemp makes 0600
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _write_atomic(path: str, write: Any, mode: int | None = None) -> None:
+    tmp = _temp_file(os.path.dirname(os.path.abspath(path)) or ".", write, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink_quietly(tmp)
         raise
+
+
+def write_new_file(candidates: Iterator[str] | Any, data: bytes, mode: int | None = None,
+                   tries: int = 10_000) -> str:
+    """Write ``data`` under the first of ``candidates`` (paths in one folder) that no file holds
+    yet, atomically and exclusively: the complete temporary file is hard-linked into place, which
+    fails if the name exists, so two runs never take one name and nobody sees a partial file.
+    Returns the path written. Where hard links are refused, an exclusive create claims the name
+    and a rename fills it."""
+    tmp = None
+    try:
+        for n, path in enumerate(candidates):
+            if n >= tries:
+                break
+            if tmp is None:
+                tmp = _temp_file(os.path.dirname(os.path.abspath(path)) or ".", lambda fh: fh.write(data), mode)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links on this file system
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    continue
+                os.replace(tmp, path)
+                tmp = None
+            return path
+        raise InputError(f"no free file name for the run after {tries} tries")
+    finally:
+        if tmp is not None:
+            _unlink_quietly(tmp)

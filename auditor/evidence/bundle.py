@@ -14,7 +14,7 @@ from typing import Any
 
 from auditor.collect.collected import Collected
 from auditor.common.errors import InputError
-from auditor.common.jsonio import json_chunks, read_json_document, write_json_atomic
+from auditor.common.jsonio import PRIVATE_MODE, json_chunks, read_json_document, write_json_atomic
 from auditor.common.version import __version__
 from auditor.evidence.redact import redact_metadata_text, redact_targets, redaction_summary
 
@@ -67,7 +67,8 @@ def build_bundle(collected: Collected, *, root: str = "/", host: str | None = No
 
 
 def save_bundle(doc: dict[str, Any], path: str) -> None:
-    write_json_atomic(path, doc)
+    """Write the bundle atomically, readable by its owner only (0600, whatever the umask)."""
+    write_json_atomic(path, {k: v for k, v in doc.items() if k != "unverified"}, mode=PRIVATE_MODE)
 
 
 # The metadata fields evaluation and the reports read, and the JSON types they must have.
@@ -91,8 +92,15 @@ def _check_metadata(path: str, meta: dict[str, Any]) -> None:
         raise InputError(f"{path}: metadata.target_errors must map target names to strings")
 
 
-def load_bundle(path: str) -> dict[str, Any]:
-    """Load and sanity-check an evidence file; raise InputError with a one-line reason."""
+UNVERIFIED_OPTION = "--accept-unverified"
+
+
+def load_bundle(path: str, *, accept_unverified: bool = False) -> dict[str, Any]:
+    """Load and sanity-check an evidence file; raise InputError with a one-line reason.
+
+    A bundle whose sha256 is missing, empty or wrong is refused; with ``accept_unverified`` it is
+    loaded and carries ``doc["unverified"]`` (the reason, outside the hashed content), which the
+    results and every report show."""
     try:
         doc = read_json_document(path, "an evidence bundle")
     except FileNotFoundError:
@@ -101,10 +109,10 @@ def load_bundle(path: str) -> dict[str, Any]:
         raise InputError(f"{path} line {exc.lineno} column {exc.colno}: not valid JSON: {exc.msg}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read evidence: {exc}") from None
-    return check_bundle(doc, path)
+    return check_bundle(doc, path, accept_unverified=accept_unverified)
 
 
-def check_bundle(doc: Any, path: str) -> dict[str, Any]:
+def check_bundle(doc: Any, path: str, *, accept_unverified: bool = False) -> dict[str, Any]:
     """Sanity-check a loaded evidence document (kind, version, shapes, sha256); InputError names `path`."""
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise InputError(f"{path}: not an auditor evidence bundle (kind must be {KIND!r})")
@@ -121,9 +129,29 @@ def check_bundle(doc: Any, path: str) -> dict[str, Any]:
         for index, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("subject"), dict):
                 raise InputError(f"{path}: targets.{target}[{index}]: an item must be an object with a 'subject'")
-    expected = doc.get("sha256")
-    if expected is not None and not isinstance(expected, str):
-        raise InputError(f"{path}: field 'sha256' must be a string")
-    if expected and expected != content_sha256(doc):
-        raise InputError(f"{path}: sha256 does not match the content: the bundle was altered or truncated")
+    doc.pop("unverified", None)  # only this loader says so, never the file
+    problem = integrity_problem(doc)
+    if problem:
+        if not accept_unverified:
+            raise InputError(f"{path}: {problem}: refused (evaluate it anyway, marked unverified in the results "
+                             f"and every report, with {UNVERIFIED_OPTION})")
+        doc["unverified"] = problem
     return doc
+
+
+def integrity_problem(doc: dict[str, Any]) -> str | None:
+    """Why a bundle's sha256 does not vouch for its content (missing, empty, not a string, wrong), or None."""
+    if "sha256" not in doc or doc["sha256"] is None:
+        return "no sha256: the bundle cannot be verified"
+    expected = doc["sha256"]
+    if not isinstance(expected, str):
+        return "field 'sha256' is not a string: the bundle cannot be verified"
+    if not expected.strip():
+        return "sha256 is empty: the bundle cannot be verified"
+    try:
+        actual = content_sha256(doc)
+    except (TypeError, ValueError):
+        return "the content cannot be hashed: the bundle cannot be verified"
+    if expected != actual:
+        return "sha256 does not match the content: the bundle was altered or truncated"
+    return None

@@ -109,13 +109,17 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
 RESULTS_DESCRIPTION = "auditor results document (JSON): every control and finding"
 
 
-def write_pdf_file(markup: str, results_path: str, results_name: str, dated: bool, out_path: str) -> str:
-    """Lay out PDF ``markup`` with the results file at ``results_path`` attached, and write it
-    atomically to ``out_path`` (the job a prestarted helper does; see auditor.report.write)."""
+def write_pdf_file(markup: str, results: bytes | str, results_name: str, dated: bool, out_path: str) -> str:
+    """Lay out PDF ``markup`` with the results attached (their bytes, or the path of a results
+    file), and write it atomically to ``out_path`` (the job a prestarted helper does; see
+    auditor.report.write)."""
     from auditor.common.jsonio import write_text_atomic
 
-    with open(results_path, "rb") as fh:
-        data = fh.read()
+    if isinstance(results, bytes):
+        data = results
+    else:
+        with open(results, "rb") as fh:
+            data = fh.read()
     write_text_atomic(out_path, _layout_pdf(markup, data, results_name, RESULTS_DESCRIPTION, dated, None))
     return out_path
 

@@ -75,6 +75,9 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     ev = results["evidence"]
     lines.append(f"host {safe_text(ev.get('host'))}  evidence {str(ev.get('sha256') or '')[:12]}  "
                  f"collected {ev.get('collected_at')}  {'complete' if ev.get('complete') else 'INCOMPLETE'}")
+    if ev.get("unverified"):
+        lines.append(f"UNVERIFIED evidence: {safe_text(ev.get('unverified'), 200)} "
+                     "(evaluated with --accept-unverified)")
     for err in ev.get("errors", []):
         lines.append(f"  ! {safe_text(err.get('source'))}: {safe_text(err.get('message'), 200)}")
     lines.append(safe_text(redaction_line(ev), 400))

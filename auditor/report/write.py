@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from auditor.common.jsonio import write_text_atomic
+from auditor.common.jsonio import PRIVATE_MODE, write_text_atomic
 from auditor.common.text import replace_controls
 
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
@@ -14,9 +14,10 @@ EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": 
               "csv": ".csv", "oscal": ".oscal.json"}
 
 
-def write_file_atomic(path: str, data: bytes) -> None:
-    """Write bytes so the file is either complete or absent (temp file + rename), mode 0644."""
-    write_text_atomic(path, data)
+def write_file_atomic(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write bytes so the file is either complete or absent (temp file + rename); ``mode`` by
+    default as the umask says (reports are meant to be shared as the user's umask allows)."""
+    write_text_atomic(path, data, mode)
 
 
 def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, results_name: str,
@@ -103,8 +104,9 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
                 if fh.read() == data:  # `auditor report x.results.json --format json -o same-dir`
                     written.append(path)
                     continue
-        with progress(f"rendering {fmt.upper()}"):
-            write_file_atomic(path, render_report(results, fmt, data, name, limits))
+        with progress(f"rendering {fmt.upper()}"):  # a results file (json) is private, as the run's own
+            write_file_atomic(path, render_report(results, fmt, data, name, limits),
+                              PRIVATE_MODE if fmt == "json" else None)
         written.append(path)
     if handed:
         from auditor.speed.prestart import HelperFailed
@@ -126,7 +128,8 @@ def _hand_pdf(helper: Any, results: dict[str, Any], data: bytes, name: str, limi
 
     markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=name,
                                   subjects_limit=limits.get("pdf"))
-    return bool(helper.submit("auditor.report.pdf.write_pdf_file", markup, results_path, name,
+    # the results bytes themselves, not their path: the PDF attaches what this run wrote
+    return bool(helper.submit("auditor.report.pdf.write_pdf_file", markup, data, name,
                               bool(results.get("generated_at")), pdf_path))
 
 

@@ -137,6 +137,7 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
             "target_errors": meta.get("target_errors", {}),
             "targets": {k: len(v) for k, v in sorted(evidence.get("targets", {}).items())},
             **({"redactions": redactions} if redactions is not None else {}),
+            **({"unverified": str(evidence["unverified"])} if evidence.get("unverified") else {}),
         },
         "selection": (selection or Selection()).as_dict(),
         "scoring": {"score": SCORE_FORMULA, "coverage": COVERAGE_FORMULA},
