@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -15,6 +16,7 @@ PACK = ["--pack", "cis-docker-1.6.0"]  # the demo's score (28.7) stays put when 
 
 
 def run(tmp_path, *args: str) -> int:
+    shutil.rmtree(tmp_path / "out", ignore_errors=True)  # each run its own names: keep only this run's
     return main(["evaluate", DEMO_EVIDENCE, *PACK, "-o", str(tmp_path / "out"), *args])
 
 
@@ -106,7 +108,7 @@ def test_baseline_goes_into_the_results_and_gates_regressions(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "Compared with the baseline" in captured.out and "container:demo-hardened" in captured.out
     assert "subject(s) newly fail a control" in captured.err
-    (name,) = os.listdir(out)
+    name = next(n for n in os.listdir(out) if n.endswith("-2.results.json"))  # the second run's results: NAME-2 (each run names its own files)
     diff = load_results(str(out / name))["baseline"]["diff"]
     assert ("5.5", "container:demo-hardened", "pass") in {(f["control"], f["identity"], f["before"])
                                                            for f in diff["findings"]["new"]}
