@@ -48,7 +48,8 @@ class Sources:
     docker_host: str | None = None
     root: str = "/"
     daemon_json: str | None = None
-    timeout: float = 10.0
+    timeout: float = 10.0               # seconds per API request (wall clock, a trickle cannot extend it)
+    deadline: float | None = 300.0      # seconds for all requests to one daemon or API server
     kubelet_config: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
@@ -280,7 +281,8 @@ def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, fi
         from auditor.collect.docker import collect_docker
 
         collected.merge(collect_docker(docker_host=sources.docker_host, root=sources.root,
-                                       daemon_json_path=sources.daemon_json, timeout=sources.timeout))
+                                       daemon_json_path=sources.daemon_json, timeout=sources.timeout,
+                                       deadline=sources.deadline))
         finished.append("docker")
     if "node" in targets:
         from auditor.collect.node import collect_node
@@ -292,7 +294,8 @@ def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, fi
         from auditor.collect.cluster import collect_cluster
 
         collected.merge(collect_cluster(kubeconfig=sources.kubeconfig, context=sources.context,
-                                        in_cluster=sources.in_cluster, timeout=sources.timeout))
+                                        in_cluster=sources.in_cluster, timeout=sources.timeout,
+                                        deadline=sources.deadline))
         finished.append("cluster")
     if "manifests" in targets:
         if not sources.manifests:
@@ -313,8 +316,9 @@ def _collect_reachable(sources: Sources) -> tuple[dict[str, Any], str]:
     collected, reached = Collected(), []
     try:
         collect_reachable(root=sources.root, docker_host=sources.docker_host, daemon_json=sources.daemon_json,
-                          timeout=sources.timeout, kubelet_config=sources.kubelet_config,
-                          kubeconfig=sources.kubeconfig, context=sources.context, in_cluster=sources.in_cluster,
+                          timeout=sources.timeout, deadline=sources.deadline,
+                          kubelet_config=sources.kubelet_config, kubeconfig=sources.kubeconfig,
+                          context=sources.context, in_cluster=sources.in_cluster,
                           into=collected, reached=reached)
     except KeyboardInterrupt:
         looked = {s["name"] for s in collected.sources if s["status"] == "unreachable"}
@@ -593,7 +597,7 @@ def collect_fleet(sources: Sources) -> dict[str, Any]:
     def one(endpoint: str) -> dict[str, Any]:
         local = endpoint.startswith(("unix://", "npipe://"))
         collected = collect_docker(docker_host=endpoint, root=sources.root, daemon_json_path=sources.daemon_json,
-                                   timeout=sources.timeout)
+                                   timeout=sources.timeout, deadline=sources.deadline)
         if not local:
             reason = (f"{endpoint} is a remote Docker host: its files are not under this machine's root; run "
                       "`auditor collect docker` on it and `auditor merge` the bundles")

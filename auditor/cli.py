@@ -52,6 +52,17 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _positive_float(text: str) -> float:
+    """A number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
+
+
 def _count(text: str) -> int:
     """A count option's value: a whole number, 0 or more."""
     if not text.isdigit():
@@ -106,7 +117,12 @@ def _add_docker_source(p: argparse.ArgumentParser) -> None:
     g.add_argument("--root", default="/", metavar="DIR", help="read host files under this mounted host root")
     g.add_argument("--daemon-json", metavar="PATH", help="daemon.json to read (default: from dockerd's argv or "
                                                            "/etc/docker/daemon.json)")
-    g.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per daemon API call")
+    g.add_argument("--timeout", type=_positive_float, default=10.0, metavar="S",
+                   help="seconds per Docker or Kubernetes API request, wall clock: a server answering slowly "
+                        "byte by byte cannot extend it (default: 10)")
+    g.add_argument("--deadline", type=_positive_float, default=300.0, metavar="S",
+                   help="seconds for all requests to one daemon or API server together; what is not read "
+                        "by then is an error, the run exits 3 (default: 300)")
     g.add_argument("--kubelet-config", metavar="PATH", help="kubelet config file to read for the node target "
                                                               "(default: from kubelet's --config or the layout's path)")
 
@@ -262,7 +278,8 @@ def _sources(args: argparse.Namespace, targets: Sequence[str] | None) -> Any:
     hosts = list(dict.fromkeys(args.docker_host or []))
     return Sources(targets=targets, docker_host=hosts[0] if len(hosts) == 1 else None, root=args.root,
                    daemon_json=args.daemon_json,
-                   timeout=args.timeout, kubelet_config=args.kubelet_config, kubeconfig=args.kubeconfig,
+                   timeout=args.timeout, deadline=args.deadline, kubelet_config=args.kubelet_config,
+                   kubeconfig=args.kubeconfig,
                    context=args.context, in_cluster=args.in_cluster, manifests=list(getattr(args, "manifests", [])),
                    node_name=getattr(args, "node_name", None), all_nodes=getattr(args, "all_nodes", False),
                    node_image=getattr(args, "node_image", None),

@@ -17,6 +17,7 @@ from typing import Any
 
 from auditor.collect.collected import Collected
 from auditor.collect.k8s_objects import TARGETS, objects_to_targets, strip_secret, targets_of_kind
+from auditor.collect.reads import Deadline
 from auditor.speed.gc_pause import paused_gc
 
 SOURCE = "k8s.api"
@@ -86,11 +87,12 @@ class Api:
     """GET requests through a configured kubernetes ApiClient, returning (status, bytes)."""
 
     def __init__(self, kubeconfig: str | None, context: str | None, in_cluster: bool, timeout: float,
-                 workers: int = WORKERS) -> None:
+                 workers: int = WORKERS, deadline: float | None = None) -> None:
         import urllib3
         from kubernetes import client, config
 
         self.timeout = timeout
+        self.deadline = Deadline(deadline)
         cfg = client.Configuration()
         try:
             if in_cluster:
@@ -297,7 +299,8 @@ def _unreachable(collected: Collected, reason: str, required: bool) -> Collected
 
 
 def collect_cluster(*, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
-                    timeout: float = 10.0, page_size: int = 500, required: bool = True) -> Collected:
+                    timeout: float = 10.0, page_size: int = 500, required: bool = True,
+                    deadline: float | None = None) -> Collected:
     """Collect the cluster's objects through its API into the k8s.* targets.
 
     Never raises for an unreachable or unwilling API server: a kind the auditor may not list
@@ -306,14 +309,14 @@ def collect_cluster(*, kubeconfig: str | None = None, context: str | None = None
     all is listed as an "unreachable" source instead of an error.
     """
     with paused_gc():
-        return _collect(kubeconfig, context, in_cluster, timeout, page_size, required)
+        return _collect(kubeconfig, context, in_cluster, timeout, page_size, required, deadline)
 
 
 def _collect(kubeconfig: str | None, context: str | None, in_cluster: bool, timeout: float, page_size: int,
-             required: bool) -> Collected:
+             required: bool, deadline: float | None = None) -> Collected:
     collected = Collected()
     try:
-        api = Api(kubeconfig, context, in_cluster, timeout)
+        api = Api(kubeconfig, context, in_cluster, timeout, deadline=deadline)
     except Unreachable as exc:
         return _unreachable(collected, str(exc), required)
     try:

@@ -33,7 +33,8 @@ def docker_unreachable(docker_host: str | None, timeout: float) -> str | None:
 
 
 def collect_reachable(*, root: str = "/", docker_host: str | None = None, daemon_json: str | None = None,
-                      timeout: float = 10.0, kubelet_config: str | None = None, kubeconfig: str | None = None,
+                      timeout: float = 10.0, deadline: float | None = None, kubelet_config: str | None = None,
+                      kubeconfig: str | None = None,
                       context: str | None = None, in_cluster: bool = False, into: Collected | None = None,
                       reached: list[str] | None = None) -> tuple[Collected, list[str]]:
     """Collect docker, node and cluster where each is reachable; return the evidence and the
@@ -47,7 +48,7 @@ def collect_reachable(*, root: str = "/", docker_host: str | None = None, daemon
         from auditor.collect.docker import collect_docker
 
         collected.merge(collect_docker(docker_host=docker_host, root=root, daemon_json_path=daemon_json,
-                                       timeout=timeout))
+                                       timeout=timeout, deadline=deadline))
         reached.append("docker")
     else:
         collected.source("docker", "unreachable", reason)
@@ -64,7 +65,7 @@ def collect_reachable(*, root: str = "/", docker_host: str | None = None, daemon
     reason = cluster_configured(kubeconfig, in_cluster)
     if reason is None:
         cluster = collect_cluster(kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, timeout=timeout,
-                                  required=False)
+                                  deadline=deadline, required=False)
         collected.merge(cluster)
         if cluster.targets:
             reached.append("cluster")

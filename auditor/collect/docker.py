@@ -11,13 +11,17 @@ import copy
 import json
 import os
 import re
+import ssl
+import threading
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.collect import host
+from auditor.collect import host, reads
 from auditor.collect.collected import Collected
+from auditor.collect.reads import Deadline
 from auditor.common.argv import parse_flags
 from auditor.common.secrets import (  # noqa: F401  (re-exported: one way to tell a secret)
     REDACTED,
@@ -132,8 +136,8 @@ def _reduce_config_env(config: Any) -> list[str]:
 # ---------------------------------------------------------------- API access
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    # a daemon's error text may echo what it was sent: redacted like any evidence
+    return reads.one_line(str(exc) or type(exc).__name__)
 
 
 @dataclass
@@ -152,16 +156,170 @@ class Api:
     swarm: dict[str, Any] | None = None
 
 
-def _make_client(endpoint: str, timeout: float, tls_from_env: bool) -> Any:
-    import docker  # lazily: the Kubernetes-only paths never need the SDK
+class DockerReader:
+    """The Docker Engine API over :mod:`auditor.collect.reads` (unix://, tcp://, tcp:// with TLS):
+    each call bounded by `timeout` and the source's deadline, each answer checked for shape."""
 
-    kwargs: dict[str, Any] = {}
-    if tls_from_env and endpoint.startswith("tcp://"):
-        env_kwargs = docker.utils.kwargs_from_env()
-        if env_kwargs.get("tls"):
-            kwargs["tls"] = env_kwargs["tls"]
+    def __init__(self, endpoint: str, timeout: float, tls_from_env: bool, deadline: Deadline) -> None:
+        self.endpoint, self.timeout, self.deadline = endpoint, timeout, deadline
+        self.target = _docker_endpoint(endpoint, tls_from_env)
+        self.prefix = ""
+        version = self._get("/version", dict, "version")
+        api_version = str(version.get("ApiVersion") or "")
+        if re.fullmatch(r"\d{1,2}\.\d{1,3}", api_version):
+            self.prefix = f"/v{api_version}"
+        self._version = version
+
+    def _get(self, path: str, shape: type, what: str, query: dict[str, Any] | None = None) -> Any:
+        target = self.prefix + urllib.parse.quote(path, safe="/:@") + (
+            "?" + urllib.parse.urlencode(query) if query else "")
+        response = reads.request(self.target, "GET", target, timeout=self.timeout, deadline=self.deadline)
+        if response.status != 200:
+            raise reads.ReadError(reads.error_message(response), response.status)
+        doc = response.json(what)
+        if not isinstance(doc, shape):
+            raise reads.ReadError(f"{what}: expected a JSON {'object' if shape is dict else 'array'}, "
+                                  f"got {type(doc).__name__}")
+        return doc
+
+    def version(self) -> dict[str, Any]:
+        return self._version
+
+    def ping(self) -> bool:
+        return True
+
+    def info(self) -> dict[str, Any]:
+        return self._get("/info", dict, "info")
+
+    def containers(self, all: bool = False) -> list[Any]:  # noqa: A002 (the SDK's name)
+        return _listed(self._get("/containers/json", list, "container list", {"all": 1} if all else None),
+                       "container list")
+
+    def images(self) -> list[Any]:
+        return _listed(self._get("/images/json", list, "image list"), "image list")
+
+    def networks(self) -> list[Any]:
+        return _listed(self._get("/networks", list, "network list"), "network list")
+
+    def plugins(self) -> list[Any]:
+        return self._get("/plugins", list, "plugin list")
+
+    def inspect_container(self, cid: str) -> dict[str, Any]:
+        return self._get(f"/containers/{cid}/json", dict, "container inspect")
+
+    def top(self, cid: str) -> dict[str, Any]:
+        return self._get(f"/containers/{cid}/top", dict, "container top")
+
+    def inspect_image(self, iid: str) -> dict[str, Any]:
+        return self._get(f"/images/{iid}/json", dict, "image inspect")
+
+    def history(self, iid: str) -> list[Any]:
+        return self._get(f"/images/{iid}/history", list, "image history")
+
+    def inspect_network(self, nid: str) -> dict[str, Any]:
+        return self._get(f"/networks/{nid}", dict, "network inspect")
+
+    def inspect_swarm(self) -> dict[str, Any]:
+        return self._get("/swarm", dict, "swarm inspect")
+
+    def nodes(self) -> list[Any]:
+        return self._get("/nodes", list, "swarm nodes")
+
+    def services(self) -> list[Any]:
+        return self._get("/services", list, "swarm services")
+
+    def secrets(self) -> list[Any]:
+        return self._get("/secrets", list, "swarm secrets")
+
+    def close(self) -> None:
+        pass
+
+
+def _listed(items: list[Any], what: str) -> list[Any]:
+    """A list answer whose every entry is an object with a text Id (what the collector joins on)."""
+    for n, entry in enumerate(items):
+        if not isinstance(entry, dict) or not isinstance(entry.get("Id"), str) or not entry["Id"]:
+            raise reads.ReadError(f"{what}: entry {n} is not an object with an Id")
+    return items
+
+
+def _docker_endpoint(endpoint: str, tls_from_env: bool) -> reads.Endpoint:
+    """Where a unix:// or tcp:// Docker address points, with TLS client settings as the docker CLI
+    takes them from $DOCKER_CERT_PATH (default ~/.docker) and $DOCKER_TLS_VERIFY."""
+    if endpoint.startswith("unix://"):
+        return reads.Endpoint(unix_path=endpoint[len("unix://"):] or DEFAULT_SOCKET)
+    parts = urllib.parse.urlsplit(endpoint)
+    if endpoint.startswith(("tcp://", "http://", "https://")) and parts.hostname:
+        tls = None
+        verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
+        cert_path = os.environ.get("DOCKER_CERT_PATH") or ""
+        if endpoint.startswith("https://") or (tls_from_env and (cert_path or verify)):
+            cert_path = cert_path or os.path.expanduser("~/.docker")
+            tls = ssl.create_default_context(cafile=os.path.join(cert_path, "ca.pem") if verify else None)
+            if not verify:
+                tls.check_hostname = False
+                tls.verify_mode = ssl.CERT_NONE
+            cert, key = os.path.join(cert_path, "cert.pem"), os.path.join(cert_path, "key.pem")
+            if os.path.isfile(cert) and os.path.isfile(key):
+                tls.load_cert_chain(cert, key)
+        port = parts.port or (2376 if tls else 2375)
+        return reads.Endpoint(host=parts.hostname, port=port, tls=tls)
+    raise reads.ReadError(f"unsupported Docker address {endpoint!r} (unix://, tcp:// or ssh://)")
+
+
+class _SshClient:
+    """An ssh:// daemon through the docker SDK (it runs `docker system dial-stdio` over ssh); each
+    call runs under a watchdog so the source deadline and `timeout` bound it on the wall clock."""
+
+    def __init__(self, endpoint: str, timeout: float, deadline: Deadline) -> None:
+        self.timeout, self.deadline = timeout, deadline
+        self.client = self._watch(_sdk_client, endpoint, timeout)
+
+    def _watch(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self.deadline.expired():
+            raise reads.ReadError(f"timed out: the source deadline of {self.deadline.seconds:g}s passed")
+        limit, by_deadline = self.deadline.bound(self.timeout)
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - carried to the caller
+                box["error"] = exc
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():  # the SDK call is abandoned; its thread dies with the process
+            raise reads.ReadError(f"timed out: the source deadline of {self.deadline.seconds:g}s passed"
+                                  if by_deadline else f"timed out: no complete answer within {self.timeout:g}s")
+        if "error" in box:
+            raise reads.ReadError(_one_line(box["error"]))
+        return box["value"]
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self.client, name)
+        return lambda *args, **kwargs: self._watch(method, *args, **kwargs)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a dead transport
+            pass
+
+
+def _sdk_client(endpoint: str, timeout: float) -> Any:
+    import docker  # lazily: only ssh:// daemons need the SDK
+
     # Constructing the client asks the daemon for its API version (one GET /version).
-    return docker.APIClient(base_url=endpoint, timeout=timeout, max_pool_size=WORKERS + 2, **kwargs)
+    return docker.APIClient(base_url=endpoint, timeout=timeout, max_pool_size=WORKERS + 2, use_ssh_client=False)
+
+
+def _make_client(endpoint: str, timeout: float, tls_from_env: bool, deadline: Deadline | None = None) -> Any:
+    """A client for the daemon at `endpoint`: the bounded reader, or the SDK for ssh://."""
+    deadline = deadline or Deadline(None)
+    if endpoint.startswith("ssh://"):
+        return _SshClient(endpoint, timeout, deadline)
+    return DockerReader(endpoint, timeout, tls_from_env, deadline)
 
 
 def _guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
@@ -178,10 +336,11 @@ def _unreachable_reason(endpoint: str, reason: str, timeout: float) -> str:
     return f"cannot connect to the Docker daemon at {endpoint}: {reason}"
 
 
-def query_api(endpoint: str, timeout: float, tls_from_env: bool = False) -> Api:
-    """Ask the daemon everything the evidence needs, in parallel where it is per object."""
+def query_api(endpoint: str, timeout: float, tls_from_env: bool = False, deadline: float | None = None) -> Api:
+    """Ask the daemon everything the evidence needs, in parallel where it is per object; each call
+    bounded by `timeout`, all of them by `deadline` seconds (wall clock)."""
     api = Api(endpoint)
-    client, reason = _guard(_make_client, endpoint, timeout, tls_from_env)
+    client, reason = _guard(_make_client, endpoint, timeout, tls_from_env, Deadline(deadline))
     if client is None:
         api.unreachable = _unreachable_reason(endpoint, reason or "", timeout)
         return api
@@ -198,12 +357,14 @@ def _query_with(client: Any, api: Api, timeout: float) -> None:
         api.unreachable = _unreachable_reason(api.endpoint, reason, timeout)
         return
     api.info, reason = _guard(client.info)
+    if reason is None and not isinstance(api.info, dict):
+        api.info, reason = None, "info is not an object"
     if reason:
         api.unreachable = _unreachable_reason(api.endpoint, reason, timeout)
         return
-    summaries, c_err = _guard(client.containers, all=True)
-    images, i_err = _guard(client.images)
-    networks, n_err = _guard(client.networks)
+    summaries, c_err = _guard(lambda: _listed(client.containers(all=True), "container list"))
+    images, i_err = _guard(lambda: _listed(client.images(), "image list"))
+    networks, n_err = _guard(lambda: _listed(client.networks(), "network list"))
     for name, err in (("docker.container", c_err), ("docker.image", i_err), ("docker.network", n_err)):
         if err:
             api.errors[name] = f"{name} list from {api.endpoint} failed: {err}"
@@ -213,7 +374,8 @@ def _query_with(client: Any, api: Api, timeout: float) -> None:
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         container_jobs = [(s, pool.submit(_container_details, client, s)) for s in summaries or []]
         image_jobs = [(s, pool.submit(_image_details, client, s["Id"])) for s in images or []]
-        network_jobs = [(s, pool.submit(_guard, client.inspect_network, s["Id"])) for s in networks or []]
+        network_jobs = [(s, pool.submit(_checked, client.inspect_network, s["Id"], {"Id": str}, "network inspect"))
+                        for s in networks or []]
         swarm = _swarm(client, api.info or {})
         api.containers = [{"summary": s, **job.result()} for s, job in container_jobs]
         api.images = [{"summary": s, **job.result()} for s, job in image_jobs]
@@ -222,23 +384,59 @@ def _query_with(client: Any, api: Api, timeout: float) -> None:
     api.swarm = swarm
 
 
+# Fields of an inspect answer that Docker always sends and the packs read: an answer without them
+# (`{}`, a cut-off proxy reply) is not a container or image, whatever its status code.
+_CONTAINER_FIELDS = {"Id": str, "State": dict, "Config": dict, "HostConfig": dict}
+_IMAGE_FIELDS = {"Id": str}
+_OPTIONAL_FIELDS = {"Mounts": list, "NetworkSettings": dict, "Config": dict, "ContainerConfig": dict,
+                    "AppArmorProfile": str, "Name": str, "Image": str, "RootFS": dict}
+
+
+def check_inspect(doc: Any, required: dict[str, type], what: str) -> str | None:
+    """None when `doc` has the shape the packs read, else the reason it cannot be judged."""
+    if not isinstance(doc, dict):
+        return f"{what} is not an object"
+    for name, kind in required.items():
+        if not isinstance(doc.get(name), kind) or (kind is str and not doc[name]):
+            return f"{what} has no {name} {'text' if kind is str else 'object'}: not a valid answer"
+    for name, kind in _OPTIONAL_FIELDS.items():
+        if name not in required and doc.get(name) is not None and not isinstance(doc[name], kind):
+            wanted = "an object" if kind is dict else f"a {kind.__name__}"
+            return f"{what}: {name} is a {type(doc[name]).__name__}, not {wanted}"
+    return None
+
+
+def _checked(fn: Callable[..., Any], ident: str, required: dict[str, type], what: str) -> tuple[Any, str | None]:
+    doc, err = _guard(fn, ident)
+    if err is None:
+        err = check_inspect(doc, required, what)
+        if err is not None:
+            doc = None
+    return doc, err
+
+
 def _container_details(client: Any, summary: dict[str, Any]) -> dict[str, Any]:
-    inspect, err = _guard(client.inspect_container, summary["Id"])
+    inspect, err = _checked(client.inspect_container, summary["Id"], _CONTAINER_FIELDS, "container inspect")
     top, top_err = None, None
     running = (inspect or {}).get("State", {}).get("Running", summary.get("State") == "running")
     if running:
         top, top_err = _guard(client.top, summary["Id"])
+        if top_err is None and not (isinstance(top, dict) and isinstance(top.get("Processes") or [], list)
+                                    and isinstance(top.get("Titles") or [], list)):
+            top, top_err = None, "container top is not an object with Titles and Processes lists"
     return {"inspect": inspect, "error": err, "running": running, "top": top, "top_error": top_err}
 
 
 def _image_details(client: Any, image_id: str) -> dict[str, Any]:
-    inspect, err = _guard(client.inspect_image, image_id)
+    inspect, err = _checked(client.inspect_image, image_id, _IMAGE_FIELDS, "image inspect")
     history, h_err = _guard(client.history, image_id)
+    if h_err is None and not (isinstance(history, list) and all(isinstance(h, dict) for h in history)):
+        history, h_err = None, "image history is not a list of objects"
     return {"inspect": inspect, "error": err, "history": history, "history_error": h_err}
 
 
 def _swarm(client: Any, info: dict[str, Any]) -> dict[str, Any] | None:
-    swarm_info = info.get("Swarm") or {}
+    swarm_info = info.get("Swarm") if isinstance(info.get("Swarm"), dict) else {}
     if swarm_info.get("LocalNodeState") != "active":
         return None
     out: dict[str, Any] = {"inspect": None, "nodes": [], "services": [], "secrets": [], "errors": {}}
@@ -571,9 +769,11 @@ def container_item(entry: dict[str, Any], tags: dict[str, list[str]], sockets: l
     }
     errors = {}
     if entry["error"]:
+        # everything but the subject is read from (or derived from) the inspect answer
         errors["inspect"] = f"container {name}: inspect failed: {entry['error']}"
-        errors["env_secret_like"] = errors["inspect"]
-    if entry["top_error"]:
+        for derived in ("env_secret_like", "image", "socket_mounts", "processes", "process_commands"):
+            errors[derived] = errors["inspect"]
+    if entry["top_error"] and not entry["error"]:
         errors["processes"] = errors["process_commands"] = f"container {name}: top failed: {entry['top_error']}"
     if errors:
         item["errors"] = errors
@@ -674,15 +874,16 @@ def collect_host(collected: Collected, root: str, daemon: dict[str, Any], docker
 # ---------------------------------------------------------------- entry point
 
 def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_json_path: str | None = None,
-                   timeout: float = 10.0) -> Collected:
+                   timeout: float = 10.0, deadline: float | None = None) -> Collected:
     """Collect the Docker daemon, its objects and the host facts around it; never raises
-    for an unreachable daemon (the reason is recorded as evidence instead)."""
+    for an unreachable daemon (the reason is recorded as evidence instead). Each API call takes
+    at most `timeout` seconds, all of them together at most `deadline` seconds (wall clock)."""
     endpoint = docker_host or os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
     collected = Collected()
     # TLS client certificates come from $DOCKER_CERT_PATH (and $DOCKER_TLS_VERIFY), as for the docker CLI,
     # also for an address given explicitly (a fleet of tcp:// hosts sharing one CA)
     tls_env = bool(os.environ.get("DOCKER_CERT_PATH") or os.environ.get("DOCKER_TLS_VERIFY"))
-    api = query_api(endpoint, timeout, tls_from_env=docker_host is None or tls_env)
+    api = query_api(endpoint, timeout, tls_from_env=docker_host is None or tls_env, deadline=deadline)
     if api.unreachable:
         collected.error("docker.api", api.unreachable, targets=API_TARGETS)
     else:
@@ -696,6 +897,9 @@ def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_js
     units = {u: host.find_unit(root, u) for u in ("docker.service", "docker.socket")}
     daemon = daemon_item(api, process, root, daemon_json_path, units)
     collected.add("docker.daemon", daemon)
+    for key, message in (daemon.get("errors") or {}).items():
+        if key == "plugins" or key.startswith("swarm."):
+            collected.error("docker.api", f"{key}: {message}")
     where = f"pid {process.pid} {process.exe}" if process else f"no dockerd behind {endpoint} in {proc}"
     collected.source("dockerd.process", "ok" if process else "absent", detail=where)
     json_error = (daemon.get("errors") or {}).get("daemon_json")
@@ -703,12 +907,16 @@ def collect_docker(*, docker_host: str | None = None, root: str = "/", daemon_js
     collected.source("daemon.json", json_status, detail=json_error or daemon["daemon_json_path"])
     tags = _image_tags(api)
     sockets = [*daemon["socket_paths"], CONTAINERD_SOCKET]
-    for entry in api.containers:
-        collected.add("docker.container", container_item(entry, tags, sockets))
-    for entry in api.images:
-        collected.add("docker.image", image_item(entry))
-    for entry in api.networks:
-        collected.add("docker.network", network_item(entry))
+    for target, entries, make in (("docker.container", api.containers, lambda e: container_item(e, tags, sockets)),
+                                  ("docker.image", api.images, image_item),
+                                  ("docker.network", api.networks, network_item)):
+        for entry in entries:
+            item = make(entry)
+            collected.add(target, item)
+            # a subject that could not be read leaves the evidence incomplete (exit 3), not only
+            # its own controls in error
+            for message in dict.fromkeys((item.get("errors") or {}).values()):
+                collected.error("docker.api", message)
     if not api.unreachable:
         for target in API_TARGETS:
             collected.targets.setdefault(target, [])
