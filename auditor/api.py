@@ -27,7 +27,7 @@ from typing import Any
 
 from auditor.common.errors import ExitCode, InputError
 
-TARGETS = ("docker", "node", "cluster", "manifests")
+TARGETS = ("docker", "node", "cluster", "manifests", "scans")
 DEMO_EVIDENCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "demo-evidence.json")
 
 Progress = Callable[[str], AbstractContextManager[Any]]
@@ -63,6 +63,7 @@ class Sources:
     node_timeout: float = 300.0         # seconds per node
     docker_hosts: Sequence[str] = ()    # a fleet: several daemons, each a subject of its own
     docker_parallel: int = 8            # fleet daemons collected at once
+    scan_results: Sequence[str] = ()    # vulnerability scan files or folders, read beside any source
 
 
 @dataclass
@@ -150,6 +151,8 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
     if sources.targets is None:
         with progress("collecting evidence"):
             return _collect_reachable(sources)
+    if sources.scan_results and "scans" not in sources.targets:
+        sources = _replace(sources, targets=[*sources.targets, "scans"])
     targets = list(sources.targets)
     unknown = [t for t in targets if t not in TARGETS]
     if unknown or not targets:
@@ -160,8 +163,9 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
     from auditor.evidence.bundle import build_bundle
 
     if len(set(sources.docker_hosts)) > 1:
-        if targets != ["docker"]:
-            raise InputError("several --docker-host make a fleet audit: --target docker only (merge other "
+        if [t for t in targets if t != "scans"] != ["docker"] or sources.scan_results:
+            raise InputError("several --docker-host make a fleet audit: --target docker only, no --scan-results "
+                             "(merge other "
                              "bundles with `auditor merge`)")
         with progress(f"collecting {len(set(sources.docker_hosts))} Docker hosts"):
             return collect_fleet(sources), "docker-fleet"
@@ -305,6 +309,18 @@ def _run_collectors(sources: Sources, targets: Sequence[str], collected: Any, fi
 
         collected.merge(collect_manifests(list(sources.manifests)))
         finished.append("manifests")
+    if "scans" in targets:
+        _collect_scans(sources, collected)
+        finished.append("scans")
+
+
+def _collect_scans(sources: Sources, collected: Any) -> None:
+    if not sources.scan_results:
+        raise InputError("the scans source needs a path: --scan-results PATH (audit) or "
+                         "`auditor collect scans PATH...`")
+    from auditor.collect.scans import collect_scans
+
+    collected.merge(collect_scans(list(sources.scan_results)))
 
 
 def _collect_reachable(sources: Sources) -> tuple[dict[str, Any], str]:
@@ -320,6 +336,9 @@ def _collect_reachable(sources: Sources) -> tuple[dict[str, Any], str]:
                           kubelet_config=sources.kubelet_config, kubeconfig=sources.kubeconfig,
                           context=sources.context, in_cluster=sources.in_cluster,
                           into=collected, reached=reached)
+        if sources.scan_results:
+            _collect_scans(sources, collected)
+            reached.append("scans")
     except KeyboardInterrupt:
         looked = {s["name"] for s in collected.sources if s["status"] == "unreachable"}
         raise CollectionInterrupted(_interrupted_bundle(sources, collected, ("docker", "node", "cluster"),
@@ -336,7 +355,7 @@ def _interrupted_bundle(sources: Sources, collected: Any, names: Sequence[str],
     fed = {"docker": ("docker.daemon", "docker.container", "docker.image", "docker.network", "host.file",
                       "host.audit_path", "host.info"),
            "node": ("node.process", "node.kubelet", "node.info", "host.file"),
-           "cluster": K8S_TARGETS, "manifests": K8S_TARGETS}
+           "cluster": K8S_TARGETS, "manifests": K8S_TARGETS, "scans": ("scan.result",)}
     cut = [s for s in names if s not in finished]
     reason = f"interrupted (Ctrl-C) while collecting {', '.join(cut) or 'evidence'}"
     for source in cut:
@@ -390,6 +409,7 @@ def prepare(judging: Judging) -> _Prepared:
 
 def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = None) -> dict[str, Any]:
     """Judge an evidence bundle: the results document, waivers applied and the baseline compared."""
+    from auditor.evidence.scan_match import with_scan_matches
     from auditor.judging.engine import Selection
     from auditor.judging.engine import evaluate as judge
     from auditor.packs.frameworks import packs_and_frameworks
@@ -397,6 +417,7 @@ def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = Non
 
     prepared = judging if isinstance(judging, _Prepared) else prepare(judging or Judging())
     j = prepared.judging
+    evidence = with_scan_matches(evidence)  # scan results matched to the images in use
     selection = Selection(packs=list(j.packs), sections=list(j.sections), controls=list(j.controls), level=j.level)
     present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
     packs, frameworks = packs_and_frameworks(selection.packs, list(j.frameworks), j.params,

@@ -175,12 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
                    + " (default: the sources the options name, else every source that answers)")
     _add_docker_source(p)
     _add_k8s_source(p, manifests=True)
+    s = p.add_argument_group("vulnerability scans (docs/evidence-scans.md)")
+    s.add_argument("--scan-results", action="append", default=[], metavar="PATH",
+                   help="judge vulnerability scan results beside the other sources: a Trivy, Grype, CycloneDX or "
+                        "SARIF file, or a folder of them (repeatable)")
     _add_selection(p)
     _add_output(p)
 
     p = sub.add_parser("collect", help="collect an evidence bundle only")
     p.add_argument("source", choices=TARGETS, help="what to collect")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders (source manifests)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="manifest files or folders (source manifests), "
+                                                             "scan result files or folders (source scans)")
     p.add_argument("-o", "--output", default="evidence.json", metavar="FILE",
                    help="evidence file to write; - writes it framed on stdout (gzip, base64, length and sha256), "
                         "as a node collector Job does for its log")
@@ -285,7 +290,8 @@ def _sources(args: argparse.Namespace, targets: Sequence[str] | None) -> Any:
                    node_image=getattr(args, "node_image", None),
                    node_namespace=getattr(args, "node_namespace", "auditor"),
                    node_parallel=getattr(args, "node_parallel", 10), node_timeout=getattr(args, "node_timeout", 300.0),
-                   docker_hosts=hosts if len(hosts) > 1 else (), docker_parallel=args.docker_parallel)
+                   docker_hosts=hosts if len(hosts) > 1 else (), docker_parallel=args.docker_parallel,
+                   scan_results=list(getattr(args, "scan_results", None) or []))
 
 
 def _judging(args: argparse.Namespace) -> Any:
@@ -405,9 +411,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from auditor import api
     from auditor.evidence.bundle import save_bundle
 
-    if args.paths and args.source != "manifests":
-        raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` does)")
-    args.manifests = args.paths
+    if args.paths and args.source not in ("manifests", "scans"):
+        raise InputError(f"collect {args.source}: takes no PATH (only `collect manifests PATH...` and "
+                         "`collect scans PATH...` do)")
+    args.manifests = args.paths if args.source == "manifests" else []
+    args.scan_results = args.paths if args.source == "scans" else []
     try:
         evidence, _label = api.collect(_sources(args, [args.source]))
     except api.CollectionInterrupted as exc:

@@ -205,6 +205,12 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     target = control.target
     assert target is not None
     target_errors = evidence.get("metadata", {}).get("target_errors") or {}
+    optional = control.data.get("manual_without")
+    if optional and not any(name in evidence.get("targets", {}) or name in target_errors
+                            for name in control.target_names):
+        # its evidence is optional and was not given: a person judges it, as any manual control
+        result.update(reason=optional, assessment="manual")
+        return result
     broken = next((name for name in control.target_names if name in target_errors), None)
     if broken is not None:
         result.update(status=ERROR, reason=f"{broken} was not collected: {target_errors[broken]}")
@@ -314,7 +320,9 @@ def _cost(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> 
     """Subjects the control will judge (building the views it needs on the way); 0 for a manual
     control or one whose target was not collected (its verdict needs no judging)."""
     broken = evidence.get("metadata", {}).get("target_errors") or {}
-    if control.assessment == "manual" or any(name in broken for name in control.target_names):
+    if control.assessment == "manual" or any(name in broken for name in control.target_names) \
+            or (control.data.get("manual_without") and not any(n in evidence.get("targets", {})
+                                                                for n in control.target_names)):
         return 0
     return len(_items(control, evidence, views))
 

@@ -108,6 +108,9 @@ def controls_schema() -> dict[str, Any]:
             "audit": text,
             "remediation": text,
             "interpretation": text,
+            # an automated control whose evidence is optional (scan results): without its target
+            # in the bundle it is `manual`, with this text as the reason
+            "manual_without": text,
             "references": {"type": "array", "items": {"type": "string"}},
             "tags": {"type": "array", "items": {"type": "string"}},
             # ids this control had before (a renumbered control in a pack upgrade): "5.4", or
