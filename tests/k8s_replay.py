@@ -5,10 +5,13 @@ this: recorded responses from tests/fixtures/k8s_api/*.json (`{"path", "pages": 
 "table_pages": [TABLE, ...]?}` or `{"path", "body"}`), served page by page by their continue
 tokens, behind a self-signed certificate and a bearer token, as kubectl would see them.
 Tests can make a path answer 403, or answer one page slowly, and read back every request made
-(method and body too). With ``jobs=JobWorld()`` it also plays the Jobs of --all-nodes: it keeps
-the Job creation bodies, serves each Job's status, its pod and the pod's log per node (a framed
-bundle, or a node that never finishes, a log cut off midway, a failed Job, a 403 on creation),
-and records deletions.
+(method and body too). `faults` makes a path misbehave: ``("status", code, message)``,
+``("json", value)`` (200 with a wrong shape), ``("cut", value)`` (the body cut in half under
+the full Content-Length), ``("trickle", value, seconds)`` (one byte every so many seconds) or
+``("loop",)`` (the first page, always with the same continue token).
+With ``jobs=JobWorld()`` it also plays the Jobs of --all-nodes: it keeps the Job creation bodies,
+serves each Job's status, its pod and the pod's log per node (a framed bundle, or a node that
+never finishes, a log cut off midway, a failed Job, a 403 on creation), and records deletions.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class ReplayServer:
     forbidden: dict[str, str] = field(default_factory=dict)          # path -> message (403)
     delays: dict[tuple[str, int], float] = field(default_factory=dict)  # (path, page index) -> seconds
     requests: list[Request] = field(default_factory=list)
+    faults: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # path -> misbehaviour (see above)
     jobs: Any = None  # a JobWorld: simulated Jobs, pods and logs per node (--all-nodes)
 
     def __post_init__(self) -> None:
@@ -150,6 +154,8 @@ class ReplayServer:
             return self._send(handler, 401, self._status(401, "Unauthorized", "Unauthorized"))
         if url.path in self.forbidden:
             return self._send(handler, 403, self._status(403, "Forbidden", self.forbidden[url.path]))
+        if url.path in self.faults:
+            return self._fault(handler, url.path, self.faults[url.path])
         if self.jobs is not None:
             answer = self.jobs.answer(handler.command, url.path, query, body)
             if answer is not None:
@@ -175,6 +181,37 @@ class ReplayServer:
         if delay:
             time.sleep(delay)
         return self._send(handler, 200, pages[index])
+
+    def _fault(self, handler: BaseHTTPRequestHandler, path: str, fault: tuple[Any, ...]) -> None:
+        kind = fault[0]
+        if kind == "status":
+            reason = {403: "Forbidden", 404: "NotFound", 500: "InternalError"}.get(fault[1], "Error")
+            return self._send(handler, fault[1], self._status(fault[1], reason, fault[2]))
+        if kind == "json":
+            return self._send(handler, 200, fault[1])
+        if kind == "loop":
+            page = dict(self.routes[path]["pages"][0])
+            page["metadata"] = {**page.get("metadata", {}), "continue": "again"}
+            return self._send(handler, 200, page)
+        data = json.dumps(fault[1]).encode()
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.flush()
+            if kind == "cut":
+                handler.wfile.write(data[: len(data) // 2])
+                handler.wfile.flush()
+                handler.close_connection = True
+                return None
+            for byte in data:  # trickle
+                time.sleep(fault[2])
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            pass  # the client gave up
+        return None
 
     # -- helpers for tests --------------------------------------------------------------------
 

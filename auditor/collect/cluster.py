@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from auditor.collect import reads
 from auditor.collect.collected import Collected
 from auditor.collect.k8s_objects import TARGETS, objects_to_targets, strip_secret, targets_of_kind
 from auditor.collect.reads import Deadline
@@ -22,6 +25,8 @@ from auditor.speed.gc_pause import paused_gc
 
 SOURCE = "k8s.api"
 WORKERS = 4
+# A list longer than this many pages is a server in a loop, not a cluster (500 objects a page).
+MAX_PAGES = 2_000
 # Secrets: a Table of metadata-only rows (name, type, counts) instead of the objects themselves.
 TABLE_ACCEPT = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
 
@@ -76,7 +81,7 @@ def _one_line(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError wraps the real cause
     if reason is not None and not isinstance(reason, str):
         text = " ".join(str(reason).split())
-    return text[:300]
+    return reads.one_line(text, 300)  # a server's text may echo the request's credentials
 
 
 # Where Kubernetes mounts a pod's service account (token, ca.crt, namespace).
@@ -119,6 +124,11 @@ class Api:
         self.ca_sha256 = _ca_fingerprint(cfg.ssl_ca_cert)
         self.client = client.ApiClient(cfg)
         self._exception = client.ApiException
+        # Reads go through the bounded layer (wall-clock limits, size caps) unless a proxy is
+        # configured, which only the client's own transport speaks.
+        self._tls = _tls_context(cfg) if not getattr(cfg, "proxy", None) else None
+        self._tls_name = getattr(cfg, "tls_server_name", None)
+        self._bounded = not getattr(cfg, "proxy", None) and hasattr(self.client, "param_serialize")
 
     def get(self, path: str, query: list[tuple[str, Any]] | None = None, accept: str = "application/json"
             ) -> tuple[int, bytes]:
@@ -132,6 +142,8 @@ class Api:
         if body is not None:
             headers["Content-Type"] = "application/json"
         c = self.client
+        if self._bounded:
+            return self._bounded_request(method, path, query, body, headers)
         try:
             if hasattr(c, "param_serialize"):  # kubernetes >= 31 (current generator)
                 method, url, headers, data, _post = c.param_serialize(method, path, query_params=query or [],
@@ -146,8 +158,39 @@ class Api:
         except self._exception as exc:  # older clients raise for non-2xx statuses
             return int(exc.status or 0), (exc.body or b"") if isinstance(exc.body, bytes) else str(exc.body).encode()
 
+    def _bounded_request(self, method: str, path: str, query: list[tuple[str, Any]] | None, body: Any,
+                         headers: dict[str, str]) -> tuple[int, bytes]:
+        method, url, headers, data, _post = self.client.param_serialize(
+            method, path, query_params=query or [], header_params=headers, body=body, auth_settings=["BearerToken"])
+        parts = urllib.parse.urlsplit(url)
+        https = parts.scheme == "https"
+        endpoint = reads.Endpoint(host=parts.hostname or "localhost", port=parts.port or (443 if https else 80),
+                                  tls=self._tls if https else None, server_hostname=self._tls_name)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        payload = None
+        if data is not None:
+            payload = data if isinstance(data, bytes) else (data.encode() if isinstance(data, str)
+                                                            else json.dumps(data).encode())
+        response = reads.request(endpoint, method, target, headers, payload, self.timeout, self.deadline)
+        return response.status, response.body
+
     def close(self) -> None:
         self.client.close()
+
+
+def _tls_context(cfg: Any) -> ssl.SSLContext:
+    """The TLS settings of a loaded kubeconfig (CA, client certificate, verification) as a context."""
+    if cfg.verify_ssl:
+        ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
+        if getattr(cfg, "assert_hostname", None) is False:
+            ctx.check_hostname = False
+    else:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cfg.cert_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None)
+    return ctx
 
 
 def _ca_fingerprint(path: str | None) -> str | None:
@@ -197,7 +240,7 @@ def _status_reason(status: int, body: bytes) -> str:
         message = doc.get("message") if isinstance(doc, dict) else None
     except ValueError:
         message = None
-    message = " ".join(str(message or body[:200].decode("utf-8", "replace")).split())
+    message = reads.one_line(message or body[:200].decode("utf-8", "replace"), 300)
     label = {401: "unauthorized", 403: "forbidden", 404: "not found", 410: "list expired"}.get(status, "error")
     return f"HTTP {status} {label}: {message}" if message else f"HTTP {status} {label}"
 
@@ -220,12 +263,52 @@ def _table_secrets(doc: dict[str, Any], api_version: str = "v1") -> list[dict[st
     return out
 
 
+def _page_error(result: KindList, reason: str, status: str = "error") -> KindList:
+    result.status = status
+    result.reason = (f"{reason} (after {result.pages} pages, {len(result.items)} objects)"
+                     if result.pages else reason)
+    return result
+
+
+def _served(api: Api, path: str) -> bool | None:
+    """Whether discovery lists the resource of a list path: True, False, or None when discovery
+    itself does not answer with a resource list."""
+    group_version, _, resource = path.rpartition("/")
+    try:
+        status, body = api.get(group_version)
+        doc = json.loads(body) if status == 200 else None
+    except Exception:  # noqa: BLE001 - no discovery answer: unknown
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("resources"), list):
+        return None
+    return any(isinstance(r, dict) and r.get("name") == resource for r in doc["resources"])
+
+
+def _not_found(api: Api, result: KindList, fallback: str | None) -> KindList | None:
+    """A 404 on the first page. Core kinds are served by every API server: a 404 there is an
+    error (a proxy, a broken aggregation layer), never "nothing to see". An optional kind (one
+    with a fallback version) is "not served" only when discovery does not list it either."""
+    if fallback and result.path != fallback:
+        result.path = fallback
+        return None
+    if fallback is None:
+        return _page_error(result, f"HTTP 404 for {result.path}, a kind every API server serves")
+    listed = _served(api, result.path)
+    if listed:
+        return _page_error(result, f"HTTP 404 for {result.path}, which discovery lists as served")
+    result.status, result.reason = "absent", "not served by this API server"
+    return result
+
+
 def list_kind(api: Api, kind: str, path: str, fallback: str | None, page_size: int) -> KindList:
     """Every object of a kind, page by page (limit + continue). Keeps the pages read when a later
-    page fails, with status "error" and the reason."""
+    page fails, with status "error" and the reason. A page that is not a list object, an item
+    that is not an object with metadata, a `continue` token seen before or more than MAX_PAGES
+    pages are errors too."""
     result = KindList(kind, path)
     secret = kind == "Secret"
     token: str | None = None
+    seen: set[str] = set()
     while True:
         query: list[tuple[str, Any]] = [("limit", page_size)]
         if token:
@@ -234,37 +317,29 @@ def list_kind(api: Api, kind: str, path: str, fallback: str | None, page_size: i
             query.append(("includeObject", "Metadata"))
         try:
             status, body = api.get(result.path, query, TABLE_ACCEPT if secret else "application/json")
-        except Exception as exc:  # timeouts, resets: this kind only
-            result.status = "error"
-            result.reason = (f"{_one_line(exc)} (after {result.pages} pages, {len(result.items)} objects)"
-                             if result.pages else _one_line(exc))
-            return result
+        except Exception as exc:  # timeouts, resets, cut-off answers: this kind only
+            return _page_error(result, _one_line(exc))
         if status == 404 and result.pages == 0:
-            if fallback and result.path != fallback:
-                result.path = fallback
-                continue
-            result.status, result.reason = "absent", "not served by this API server"
-            return result
+            done = _not_found(api, result, fallback)
+            if done is not None:
+                return done
+            continue
         if status != 200:
-            result.status = "forbidden" if status in (401, 403) else "error"
-            result.reason = _status_reason(status, body)
-            if result.pages:
-                result.reason += f" (after {result.pages} pages, {len(result.items)} objects)"
-            return result
+            return _page_error(result, _status_reason(status, body), "forbidden" if status in (401, 403) else "error")
         try:
             doc = json.loads(body)
-        except ValueError as exc:
-            result.status, result.reason = "error", f"response is not JSON: {exc}"
-            return result
+        except (ValueError, RecursionError) as exc:
+            return _page_error(result, f"response is not JSON: {exc}")
         del body
+        problem = _page_shape(doc, secret, kind)
+        if problem:
+            return _page_error(result, f"page {result.pages + 1} of {result.path}: {problem}")
         result.pages += 1
         api_version = str(doc.get("apiVersion") or "v1")
         if secret and doc.get("kind") == "Table":
             result.items.extend(_table_secrets(doc))
         else:
             for item in doc.get("items") or []:
-                if not isinstance(item, dict):
-                    continue
                 item.setdefault("apiVersion", api_version)
                 item.setdefault("kind", kind)
                 if secret:  # the server ignored the Table request: drop the values at once
@@ -273,6 +348,80 @@ def list_kind(api: Api, kind: str, path: str, fallback: str | None, page_size: i
         token = (doc.get("metadata") or {}).get("continue")
         if not token:
             return result
+        if token in seen:
+            return _page_error(result, "the API server repeated a continue token: the list loops")
+        if result.pages >= MAX_PAGES:
+            return _page_error(result, f"more than {MAX_PAGES} pages: stopped")
+        seen.add(token)
+
+
+def _page_shape(doc: Any, secret: bool, kind: str = "") -> str | None:
+    """None when a list page has the shape the collector reads, else what is wrong with it."""
+    if not isinstance(doc, dict):
+        return f"expected a list object, got a JSON {type(doc).__name__}"
+    meta = doc.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        return "metadata is not an object"
+    if meta and meta.get("continue") is not None and not isinstance(meta["continue"], str):
+        return "metadata.continue is not text"
+    if secret and doc.get("kind") == "Table":
+        return None if isinstance(doc.get("rows") or [], list) else "rows is not a list"
+    items = doc.get("items")
+    if not isinstance(items, list):
+        return "no items list: not a list answer"
+    for n, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("metadata"), dict) \
+                or not isinstance(item["metadata"].get("name"), str):
+            return f"item {n} is not an object with metadata.name"
+        problem = _object_shape(kind, item)
+        if problem:
+            return f"{kind} {item['metadata']['name']}: {problem}"
+    return None
+
+
+# Where each workload kind keeps its pod spec (what the pod controls read).
+_POD_SPEC_AT = {"Pod": ("spec",), "Deployment": ("spec", "template", "spec"),
+                "StatefulSet": ("spec", "template", "spec"), "DaemonSet": ("spec", "template", "spec"),
+                "ReplicaSet": ("spec", "template", "spec"), "ReplicationController": ("spec", "template", "spec"),
+                "Job": ("spec", "template", "spec"), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
+
+
+def _object_shape(kind: str, obj: dict[str, Any]) -> str | None:
+    """The fields the packs read, checked for type: a Pod (or a workload's template) without a
+    container list is not a valid object, so it cannot pass a pod control on no data."""
+    meta = obj["metadata"]
+    if meta.get("namespace") is not None and not isinstance(meta["namespace"], str):
+        return "metadata.namespace is not text"
+    for name in ("labels", "annotations"):
+        if meta.get(name) is not None and not isinstance(meta[name], dict):
+            return f"metadata.{name} is not an object"
+    if obj.get("spec") is not None and not isinstance(obj["spec"], dict):
+        return "spec is not an object"
+    at = _POD_SPEC_AT.get(kind)
+    if at is None:
+        return None
+    spec: Any = obj
+    for step in at:
+        spec = spec.get(step) if isinstance(spec, dict) else None
+    where = ".".join(at)
+    if not isinstance(spec, dict):
+        return f"no {where} object"
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        return f"{where}.containers is not a list of containers"
+    for field_name in ("containers", "initContainers", "ephemeralContainers"):
+        listed = spec.get(field_name)
+        if listed is None:
+            continue
+        if not isinstance(listed, list) or not all(isinstance(c, dict) for c in listed):
+            return f"{where}.{field_name} is not a list of objects"
+        for c in listed:
+            if c.get("securityContext") is not None and not isinstance(c["securityContext"], dict):
+                return f"{where}.{field_name}: securityContext is not an object"
+    for name in ("securityContext", "volumes"):
+        if spec.get(name) is not None and not isinstance(spec[name], dict if name == "securityContext" else list):
+            return f"{where}.{name} has the wrong type"
+    return None
 
 
 def _version(api: Api) -> dict[str, Any]:

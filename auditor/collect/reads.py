@@ -228,9 +228,11 @@ def request_once(endpoint: Endpoint, method: str, target: str, headers: dict[str
     conn = _Conn(endpoint, time.monotonic() + limit, on_timeout)
     try:
         host = endpoint.server_hostname or endpoint.host
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close",
-                 "User-Agent: auditor", "Accept-Encoding: identity"]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        given = {k.lower(): str(v) for k, v in (headers or {}).items()
+                 if k.lower() not in ("host", "connection", "content-length", "accept-encoding")}
+        given.setdefault("user-agent", "auditor")
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", "Connection: close", "Accept-Encoding: identity"]
+        lines += [f"{k}: {v}" for k, v in given.items()]
         if body is not None:
             lines.append(f"Content-Length: {len(body)}")
         conn.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b""))
