@@ -423,3 +423,28 @@ def test_socket_mounts_are_derived_against_the_daemon_sockets():
     found = socket_mounts(mounts("/run/docker.sock", "/var/run", "/srv/custom", "/tmp/x/docker.sock"), sockets)
     assert [m["Source"] for m in found] == ["/run/docker.sock", "/var/run", "/srv/custom", "/tmp/x/docker.sock"]
     assert socket_mounts(None, sockets) == []
+
+
+def test_a_daemon_on_another_machine_is_never_given_this_machines_dockerd_or_daemon_json(tmp_path):
+    """A fleet's tcp:// or ssh:// host elsewhere: the local dockerd (same default data root) is not
+    it, and the local /etc/docker/daemon.json is not its configuration: flags and settings are
+    errors saying why, not this machine's values judged under the other host's name."""
+    from auditor.collect.docker import Api, Process, choose_dockerd, daemon_item, endpoint_is_local
+
+    local = Process(pid=1, exe="/usr/bin/dockerd", argv=["dockerd"], flags={})
+    for address in ("tcp://10.0.0.5:2376", "ssh://ops@build-7.example", "tcp://[2001:db8::1]:2376"):
+        assert not endpoint_is_local(address)
+        assert choose_dockerd([local], address, "/var/lib/docker") is None
+    for address in ("unix:///var/run/docker.sock", "tcp://127.0.0.1:2375", "tcp://localhost:2376",
+                    "ssh://localhost"):
+        assert endpoint_is_local(address)
+    assert choose_dockerd([local], "tcp://127.0.0.1:2375", "/var/lib/docker") is local
+    (tmp_path / "etc/docker").mkdir(parents=True)
+    (tmp_path / "etc/docker/daemon.json").write_text('{"icc": false, "userns-remap": "default"}')
+    api = Api("tcp://10.0.0.5:2376", info={"Name": "build-7"}, version={"Version": "27.0.0"})
+    item = daemon_item(api, None, str(tmp_path), None, {})
+    assert item["daemon_json"] is None and "another machine" in item["errors"]["effective"]
+    assert set(item["errors"]) >= {"flags", "effective", "daemon_json"}
+    here = daemon_item(Api("unix:///var/run/docker.sock", info={}, version={}), None, str(tmp_path), None, {})
+    assert here["daemon_json"] == {"icc": False, "userns-remap": "default"}
+    assert "effective" not in here.get("errors", {})

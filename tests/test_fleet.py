@@ -4,8 +4,14 @@ subject of its own, collected in parallel, and an address that never answers bec
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
+import ssl
+import subprocess
+import sys
+import threading
 
 import dockerd
 import pytest
@@ -54,3 +60,184 @@ def test_a_fleet_is_a_docker_audit_only(tmp_path, capsys):
     code = main(["audit", "--target", "docker,cluster", "--docker-host", "unix:///a.sock", "--docker-host",
                  "unix:///b.sock", "-o", str(tmp_path)])
     assert code == 2 and "several --docker-host make a fleet audit" in capsys.readouterr().err
+
+
+def _tls_material(folder):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as the docker CLI names
+    them in $DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def cert(subject, key, issuer, issuer_key, ca=False, server=False):
+        b = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+             .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if server:
+            b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                critical=False)
+        if not ca:
+            usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+            b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        return b.sign(issuer_key, hashes.SHA256())
+
+    def write(name, data):
+        path = os.path.join(folder, name)
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return path
+
+    def pem_key(key):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+    ca_key, srv_key, cli_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    ca = cert("fleet-test-ca", ca_key, "fleet-test-ca", ca_key, ca=True)
+    pem = serialization.Encoding.PEM
+    paths = {"ca": write("ca.pem", ca.public_bytes(pem)),
+             "server_cert": write("server-cert.pem", cert("127.0.0.1", srv_key, "fleet-test-ca", ca_key,
+                                                          server=True).public_bytes(pem)),
+             "server_key": write("server-key.pem", pem_key(srv_key)),
+             "cert": write("cert.pem", cert("auditor", cli_key, "fleet-test-ca", ca_key).public_bytes(pem)),
+             "key": write("key.pem", pem_key(cli_key))}
+    return paths
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_FORWARD = r"""
+import os, socket, sys, threading
+listen_path, port = sys.argv[1], int(sys.argv[2])
+def pump(a, b):
+    try:
+        while data := a.recv(65536):
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(listen_path)
+srv.listen(16)
+print("ready", flush=True)
+while True:
+    conn, _ = srv.accept()
+    out = socket.create_connection(("127.0.0.1", port))
+    threading.Thread(target=pump, args=(conn, out), daemon=True).start()
+    threading.Thread(target=pump, args=(out, conn), daemon=True).start()
+"""
+
+
+@contextlib.contextmanager
+def _tcp_into_namespace(unix_host: str, inner_port: int):
+    """127.0.0.1:PORT here reaching 127.0.0.1:inner_port inside the second dockerd's own network
+    namespace: a forwarder in that namespace listens on a unix socket (sockets on the filesystem
+    cross network namespaces), and a thread here forwards a loopback TCP port to it. Bytes only:
+    TLS is between the client and dockerd."""
+    base = unix_host[len("unix://"):].rsplit("/", 1)[0]
+    with open(os.path.join(base, "docker.pid"), encoding="ascii") as fh:
+        pid = int(fh.read().strip())
+    relay = os.path.join(base, "relay.sock")
+    # a new network namespace starts with its loopback interface down
+    subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "link", "set", "lo", "up"], check=True)
+    inner = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", _FORWARD, relay,
+                              str(inner_port)], stdout=subprocess.PIPE, text=True)
+    assert inner.stdout is not None and inner.stdout.readline().strip() == "ready"
+    outer = socket.socket()
+    outer.bind(("127.0.0.1", 0))
+    outer.listen(16)
+    stop = threading.Event()
+
+    def pump(a, b):
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = outer.accept()
+            except OSError:
+                return
+            far = socket.socket(socket.AF_UNIX)
+            far.connect(relay)
+            threading.Thread(target=pump, args=(conn, far), daemon=True).start()
+            threading.Thread(target=pump, args=(far, conn), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield outer.getsockname()[1]
+    finally:
+        stop.set()
+        outer.close()
+        inner.kill()
+        inner.wait()
+
+
+def test_a_unix_daemon_and_a_tls_daemon_in_one_fleet_report(tmp_path, capsys, monkeypatch):
+    """The system dockerd on its unix socket and a second real dockerd on TCP with TLS client
+    certificates made here: both judged in one run; the TLS one without the client certificate
+    is an `error` host, not a missing one."""
+    if not dockerd.answers(dockerd.SYSTEM_HOST):
+        pytest.skip("no system dockerd")
+    certs_dir = tmp_path / "certs"
+    certs_dir.mkdir()
+    tls = _tls_material(str(certs_dir))
+    inner_port = _free_port()
+    extra = ["-H", f"tcp://127.0.0.1:{inner_port}", "--tlsverify", "--tlscacert", tls["ca"],
+             "--tlscert", tls["server_cert"],
+             "--tlskey", tls["server_key"]]
+    with dockerd.second_dockerd({"icc": False}, extra_args=extra) as second, \
+            _tcp_into_namespace(second, inner_port) as port:
+        tcp = f"tcp://127.0.0.1:{port}"
+        monkeypatch.setenv("DOCKER_CERT_PATH", str(certs_dir))
+        monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+        # as on many machines: a system CA bundle for requests, which must not replace the daemon's CA
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", ssl.get_default_verify_paths().openssl_cafile)
+        code = main(["audit", "--docker-host", dockerd.SYSTEM_HOST, "--docker-host", tcp, "--timeout", "10",
+                     "--pack", "cis-docker-1.6.0", "--format", "json", "-o", str(tmp_path / "a"),
+                     "--no-pdf", "--no-html"])
+        results = expand_results(json.loads(capsys.readouterr().out))
+        monkeypatch.delenv("DOCKER_CERT_PATH")
+        monkeypatch.delenv("DOCKER_TLS_VERIFY")
+        refused = main(["audit", "--docker-host", dockerd.SYSTEM_HOST, "--docker-host", tcp, "--timeout", "5",
+                        "--pack", "cis-docker-1.6.0", "--format", "json", "-o", str(tmp_path / "b"),
+                        "--no-pdf", "--no-html"])
+        without = expand_results(json.loads(capsys.readouterr().out))
+    # both daemons read; exit 3 only because the TLS host's files are not this machine's to read
+    assert code == 3
+    assert not results["evidence"]["errors"]
+    skipped = [s for s in results["evidence"]["sources"] if s["status"] == "skipped"]
+    assert [s["name"] for s in skipped] == ["host.files"] and tcp in skipped[0]["detail"]
+    hosts = {h["host"]: h for h in results["hosts"]}
+    assert len(hosts) == 2 and all(h["score"] is not None for h in hosts.values())
+    tls_host = next(h for h in hosts if "127.0.0.1" in h)
+    icc = next(c for c in results["controls"] if c["id"] == "2.2")
+    by_host = {f["subject"]["host"]: f["status"] for f in icc["findings"]}
+    assert by_host[tls_host] == "pass"  # the TLS daemon runs with icc: false: its own settings judged
+    assert not any(e.get("source") == "docker.api" for e in results["evidence"].get("errors", []))
+    assert refused == 3  # no client certificate: the TLS daemon cannot be read
+    bad = next(h for h in without["hosts"] if tcp in h["host"] or "127.0.0.1" in h["host"])
+    assert bad["score"] is None and bad["counts"]["error"] > 0

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import re
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from auditor.collect import host, reads
 from auditor.collect.collected import Collected
@@ -311,7 +313,13 @@ def _sdk_client(endpoint: str, timeout: float) -> Any:
     import docker  # lazily: only ssh:// daemons need the SDK
 
     # Constructing the client asks the daemon for its API version (one GET /version).
-    return docker.APIClient(base_url=endpoint, timeout=timeout, max_pool_size=WORKERS + 2, use_ssh_client=False)
+    # paramiko when installed (the `ssh` extra), else the system's ssh client, as the docker CLI does
+    try:
+        import paramiko  # noqa: F401
+        system_ssh = False
+    except ImportError:
+        system_ssh = True
+    return docker.APIClient(base_url=endpoint, timeout=timeout, max_pool_size=WORKERS + 2, use_ssh_client=system_ssh)
 
 
 def _make_client(endpoint: str, timeout: float, tls_from_env: bool, deadline: Deadline | None = None) -> Any:
@@ -527,13 +535,26 @@ def process_sockets(flags: dict[str, list[str]]) -> list[str]:
     return out
 
 
+def endpoint_is_local(endpoint: str) -> bool:
+    """Whether a tcp:// or ssh:// daemon address names this machine (a loopback address,
+    localhost or this host's own name); unix sockets and named pipes are local."""
+    if endpoint.startswith(("unix://", "npipe://", "fd://")) or "://" not in endpoint:
+        return True
+    name = (urlsplit(endpoint).hostname or "").lower()
+    return (name in ("localhost", "::1", "", socket.gethostname().lower())
+            or name.startswith("127.") or name.endswith(".localhost"))
+
+
 def choose_dockerd(processes: list[Process], endpoint: str, docker_root: str | None) -> Process | None:
-    """The dockerd behind `endpoint`: by unix socket, else by data root, else the only one.
+    """The dockerd behind `endpoint`: by unix socket, else by data root, else the only one;
+    none for an address on another machine.
 
     A unix endpoint that no running dockerd listens on matches none by default: attributing
     another daemon's flags to it would judge the wrong daemon.
     """
     unix = endpoint.startswith("unix://")
+    if not unix and not endpoint_is_local(endpoint):
+        return None  # a daemon on another machine: no local process (nor its flags) is it
     if unix:
         sock = endpoint[len("unix://"):]
         for p in processes:
@@ -669,7 +690,9 @@ def daemon_item(api: Api, process: Process | None, root: str, daemon_json_arg: s
     """The one `docker.daemon` item."""
     flags = process.flags if process else {}
     path = daemon_json_arg or (flags.get("config-file") or [DEFAULT_DAEMON_JSON])[-1]
-    daemon_json, json_error = read_daemon_json(root, path)
+    remote = not endpoint_is_local(api.endpoint) and daemon_json_arg is None
+    # This machine's daemon.json says nothing of a daemon on another machine.
+    daemon_json, json_error = (None, None) if remote else read_daemon_json(root, path)
     effective, conflicts = effective_settings(daemon_json, flags)
     errors: dict[str, str] = {}
     if api.unreachable:
@@ -679,6 +702,10 @@ def daemon_item(api: Api, process: Process | None, root: str, daemon_json_arg: s
             # settings, are unknown; daemon.json alone would judge a half-known configuration.
             unknown = f"{api.unreachable}; no running dockerd listens there, so its flags are unknown"
             errors.update(flags=unknown, effective=unknown, socket_paths=unknown)
+    if remote:
+        elsewhere = (f"dockerd at {api.endpoint} runs on another machine: its flags and daemon.json cannot be "
+                     "read from here (run `auditor collect docker` on that host and `auditor merge` the bundles)")
+        errors.update(flags=elsewhere, effective=elsewhere, daemon_json=elsewhere, socket_paths=elsewhere)
     if json_error:
         errors.update(daemon_json=json_error, effective=json_error)
     if "plugins" in api.errors:
