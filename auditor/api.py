@@ -417,7 +417,12 @@ def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = Non
 
     prepared = judging if isinstance(judging, _Prepared) else prepare(judging or Judging())
     j = prepared.judging
-    evidence = with_scan_matches(evidence)  # scan results matched to the images in use
+    if prepared.waiver_set is not None:  # single vulnerabilities accepted by waivers leave the window facts
+        from auditor.judging.waivers import today_utc, vulnerability_waivers
+
+        evidence = with_scan_matches(evidence, vulnerability_waivers(prepared.waiver_set, today_utc()))
+    else:
+        evidence = with_scan_matches(evidence)  # scan results matched to the images in use
     selection = Selection(packs=list(j.packs), sections=list(j.sections), controls=list(j.controls), level=j.level)
     present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
     packs, frameworks = packs_and_frameworks(selection.packs, list(j.frameworks), j.params,

@@ -22,7 +22,8 @@ TARGET = "scan.result"
 MAX_FILE_BYTES = 100 * 2**20   # a real report of one image is a few MB; larger files are refused unread
 MAX_FILES = 5000
 MAX_WORST = 20                 # worst fixable vulnerabilities kept per artifact
-MAX_KEYS = 20000               # vulnerability keys kept per artifact (diff and waivers)
+MAX_KEYS = 20000               # vulnerability keys kept per artifact (diff)
+MAX_SEVERE = 2000              # fixable critical and high kept per artifact (vulnerability waivers)
 FOLDER_SUFFIXES = (".json", ".sarif", ".cdx")
 SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unknown")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -108,6 +109,7 @@ class _Artifact:
         self.undated = {"critical": 0, "high": 0}
         self.worst: list[tuple[Any, ...]] = []
         self.keys: set[str] = set()
+        self.severe: list[dict[str, str]] = []
         self.os: dict[str, Any] = {}
 
     def vuln(self, vid: str, severity: str, package: str, installed: str, fixed: str, link: str,
@@ -119,6 +121,8 @@ class _Artifact:
             return
         self.fixable[severity] += 1
         if severity in self.undated:
+            if len(self.severe) < MAX_SEVERE:
+                self.severe.append({"id": vid, "package": package, "severity": severity, "published": published})
             if not published:
                 self.undated[severity] += 1
             elif severity not in self.oldest or published < self.oldest[severity]["published"]:
@@ -158,6 +162,7 @@ class _Artifact:
             "oldest_fixable": {"critical": self.oldest.get("critical"), "high": self.oldest.get("high")},
             "other_findings": self.other,
             "worst_fixable": worst,
+            "fixable_severe": self.severe,
             "vulnerability_keys": sorted(self.keys),
             "keys_complete": len(self.keys) < MAX_KEYS or total <= MAX_KEYS,
         }

@@ -10,6 +10,8 @@ from parts or loaded from a file); only when the bundle holds scan evidence at a
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from typing import Any
 
 IN_USE = "image.in_use"
@@ -17,6 +19,7 @@ SCANS = "scan.result"
 MAX_CONTAINERS = 20   # container names listed per image
 _SCAN_FIELDS = ("scanner", "scanned_at", "format", "os", "total", "counts", "fixable", "fixable_total",
                 "fixable_undated", "oldest_fixable", "worst_fixable", "vulnerability_keys", "keys_complete")
+MAX_WAIVED = 200      # waived vulnerabilities listed per image
 
 
 def normalise_ref(ref: str) -> str:
@@ -116,8 +119,56 @@ def _newest(scans: list[dict[str, Any]]) -> dict[str, Any]:
     return max(scans, key=lambda s: str(s.get("scanned_at") or ""))
 
 
-def match_scans(evidence: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``image.in_use`` items of a bundle that holds scan results."""
+def _names(item: dict[str, Any]) -> list[str]:
+    image = item["image"]
+    return [item["subject"]["name"], image["ref"], image["id"], *image["repo_tags"], *image["digests"]]
+
+
+def _waive(item: dict[str, Any], scan: dict[str, Any], waivers: Sequence[dict[str, Any]]) -> None:
+    """Leave the vulnerabilities that waivers in force cover out of the window facts of `item`."""
+    names = [n for n in _names(item) if n]
+    mine = [w for w in waivers if not w.get("image") or any(fnmatch.fnmatchcase(n, w["image"]) for n in names)]
+    if not mine:
+        return
+    waived, expired, kept = [], [], []
+    for vuln in scan.get("fixable_severe") or []:
+        covering = [w for w in mine if fnmatch.fnmatchcase(str(vuln.get("id")), w["vulnerability"])]
+        active = next((w for w in covering if w["in_force"]), None)
+        if active is not None:
+            waived.append({**vuln, "waiver": active["record"]})
+            continue
+        if covering:
+            expired.append({**vuln, "expired_waiver": covering[0]["record"]})
+        kept.append(vuln)
+    if not waived and not expired:
+        return
+    oldest: dict[str, Any] = {"critical": None, "high": None}
+    undated = {"critical": 0, "high": 0}
+    for vuln in kept:
+        sev = vuln.get("severity")
+        if sev not in oldest:
+            continue
+        if not vuln.get("published"):
+            undated[sev] += 1
+        elif oldest[sev] is None or vuln["published"] < oldest[sev]["published"]:
+            oldest[sev] = {k: vuln.get(k) for k in ("id", "package", "published")}
+    item["scan"] = {**item["scan"], "oldest_fixable": oldest, "fixable_undated": undated,
+                    "oldest_fixable_without_waivers": item["scan"].get("oldest_fixable")}
+    item["waived_vulnerabilities"] = waived[:MAX_WAIVED]
+    item["waived_total"] = len(waived)
+    if expired:
+        item["expired_vulnerability_waivers"] = expired[:MAX_WAIVED]
+
+
+def match_scans(evidence: dict[str, Any], waivers: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
+    """The ``image.in_use`` items of a bundle that holds scan results.
+
+    ``waivers``: accepted single vulnerabilities, each ``{"vulnerability": ID glob, "image": glob
+    or None, "in_force": bool, "record": {...}}``; the fixable critical and high vulnerabilities a
+    waiver in force covers are left out of ``scan.oldest_fixable`` and ``scan.fixable_undated``
+    (so the remediation-window controls do not count them) and listed in
+    ``waived_vulnerabilities``; expired ones still count and are listed in
+    ``expired_vulnerability_waivers``."""
     scans = [s for s in (evidence.get("targets") or {}).get(SCANS) or [] if isinstance(s, dict)]
     by_digest: dict[str, list[dict[str, Any]]] = {}
     by_tag: dict[str, list[dict[str, Any]]] = {}
@@ -141,7 +192,7 @@ def match_scans(evidence: dict[str, Any]) -> list[dict[str, Any]]:
             subject["id"] = entry["id"]
         if entry["host"] is not None:
             subject["host"] = entry["host"]
-        items.append({
+        item = {
             "subject": subject,
             "image": {"id": entry["id"], "ref": entry["ref"], "repo_tags": tags,
                       "digests": sorted(entry["digests"]), "runtime": entry["kind"]},
@@ -150,14 +201,17 @@ def match_scans(evidence: dict[str, Any]) -> list[dict[str, Any]]:
             "scan": None if scan is None else {
                 "file": (scan.get("subject") or {}).get("path"), "artifact": (scan.get("artifact") or {}).get("name"),
                 **{k: scan.get(k) for k in _SCAN_FIELDS}},
-        })
+        }
+        if scan is not None and waivers:
+            _waive(item, scan, waivers)
+        items.append(item)
     return items
 
 
-def with_scan_matches(evidence: dict[str, Any]) -> dict[str, Any]:
+def with_scan_matches(evidence: dict[str, Any], waivers: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The bundle with its ``image.in_use`` target derived (a shallow copy), when it holds scan
     evidence (the ``scan.result`` target, even empty); otherwise the bundle itself."""
     targets = evidence.get("targets")
     if not isinstance(targets, dict) or SCANS not in targets or IN_USE in targets:
         return evidence
-    return {**evidence, "targets": {**targets, IN_USE: match_scans(evidence)}}
+    return {**evidence, "targets": {**targets, IN_USE: match_scans(evidence, waivers)}}

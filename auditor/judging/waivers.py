@@ -16,6 +16,11 @@ A waivers file (YAML, validated against ``auditor/schemas/waivers.schema.json``)
         owner: alice@example.com
         ticket: SEC-123                    # optional
         expires: 2026-12-31                # last day the waiver holds (UTC)
+      - vulnerability: CVE-2019-18224      # one vulnerability (glob) of scanned images, no control
+        subject: {image: "registry.example/web:*"}   # optional: which images (glob on tag, id or digest)
+        reason: not reachable: the library is never loaded
+        owner: bob@example.com
+        expires: 2026-09-30
 
 :func:`apply_waivers` is pure: it returns a new document in which every failing finding covered by
 a waiver in force is marked ``"waived": true`` with the waiver (``"waiver": {...}``) and stays
@@ -64,10 +69,14 @@ def waivers_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": {"waivers": {"type": "array", "items": {
             "type": "object",
-            "required": ["control", "reason", "owner", "expires"],
+            "required": ["reason", "owner", "expires"],
+            # a control (with an optional subject), or a single vulnerability of scanned images
+            "oneOf": [{"required": ["control"], "not": {"required": ["vulnerability"]}},
+                      {"required": ["vulnerability"], "not": {"required": ["control"]}}],
             "additionalProperties": False,
             "properties": {
                 "control": {"type": "string", "pattern": CONTROL_REF},
+                "vulnerability": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:*?-]*$"},
                 "subject": {
                     "type": "object", "minProperties": 1, "additionalProperties": False,
                     "properties": {
@@ -97,10 +106,15 @@ class Waiver:
     ticket: str | None = None
     line: int | None = None
     index: int = 0
+    vulnerability: str | None = None   # a vulnerability waiver (control is then "")
 
     def record(self) -> dict[str, Any]:
         """The waiver as it appears in results (findings, ``waivers`` section)."""
-        out: dict[str, Any] = {"index": self.index, "control": self.control}
+        out: dict[str, Any] = {"index": self.index}
+        if self.vulnerability:
+            out["vulnerability"] = self.vulnerability
+        else:
+            out["control"] = self.control
         if self.subject:
             out["subject"] = self.subject
         out.update(reason=self.reason, owner=self.owner)
@@ -113,6 +127,8 @@ class Waiver:
 
     def covers_control(self, control: dict[str, Any]) -> bool:
         """Whether this waiver names the control (by id or declared alias, optionally pack-qualified)."""
+        if self.vulnerability:
+            return False  # applied to the scan facts before judging (see vulnerability_waivers)
         pack, sep, cid = self.control.rpartition(":")
         names = {control["id"], *(str(a) for a in control.get("aliases") or [])}
         if sep:
@@ -226,7 +242,8 @@ def load_waivers(path: str) -> WaiverSet:
         except ValueError:
             raise InputError(f"{path}{f' line {line}' if line else ''}: waiver {index} field 'expires': "
                              f"{item['expires']!r} is not a date") from None
-        waivers.append(Waiver(control=item["control"], reason=item["reason"], owner=item["owner"], expires=expires,
+        waivers.append(Waiver(control=item.get("control", ""), vulnerability=item.get("vulnerability"),
+                              reason=item["reason"], owner=item["owner"], expires=expires,
                               subject=dict(item.get("subject") or {}), ticket=item.get("ticket"), line=line,
                               index=index))
     with open(path, "rb") as fh:
@@ -288,13 +305,17 @@ def apply_waivers(results: dict[str, Any], waivers: WaiverSet, today: dt.date) -
             control["status"] = "waived"
             control["status_without_waivers"] = "fail"
     _rescore(doc)
+    for image in (doc.get("vulnerabilities") or {}).get("images") or []:
+        for vuln in image.get("waived") or []:
+            tally = used.setdefault(vuln["waiver"]["index"], {"findings": 0, "controls": [], "vulnerabilities": 0})
+            tally["vulnerabilities"] = tally.get("vulnerabilities", 0) + 1
     applied, expired, unused = [], [], []
     for waiver in waivers.waivers:
         tally = used.get(waiver.index, {"findings": 0, "controls": []})
         entry = {**waiver.record(), **tally}
         if not waiver.in_force(today):
             expired.append(entry)
-        elif tally["findings"]:
+        elif tally["findings"] or tally.get("vulnerabilities"):
             applied.append(entry)
         else:
             unused.append(entry)
@@ -316,3 +337,12 @@ def today_utc() -> dt.date:
 def dump_schema() -> str:
     """The published schema text (tests compare it with the file)."""
     return json.dumps(waivers_schema(), indent=1, sort_keys=True)
+
+
+def vulnerability_waivers(waivers: WaiverSet | None, today: dt.date) -> list[dict[str, Any]]:
+    """The single-vulnerability waivers of a set, as plain data for the scan matching
+    (:func:`auditor.evidence.scan_match.match_scans`): id glob, image glob, in force, record."""
+    if waivers is None:
+        return []
+    return [{"vulnerability": w.vulnerability, "image": w.subject.get("image"), "in_force": w.in_force(today),
+             "record": w.record()} for w in waivers.waivers if w.vulnerability]

@@ -36,6 +36,7 @@ from auditor.report.framework_view import framework_views
 from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
 from auditor.report.redaction_view import redaction_line
 from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
+from auditor.report.vulnerability_view import vulnerability_rows
 from auditor.report.waiver_view import waiver_line, waivers_view
 
 _CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
@@ -45,8 +46,11 @@ _FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message
                   "expired_waiver"}
 _SUBJECT_KNOWN = {"type", "name", "host", "id", "path", "file", "line"}
 _TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
-              "summary", "packs", "controls", "frameworks", "waivers", "baseline", "hosts"}
+              "summary", "packs", "controls", "frameworks", "waivers", "baseline", "hosts", "vulnerabilities"}
 
+
+# Images of the vulnerability table printed in the PDF (worst first); the HTML lists up to 300.
+PDF_VULN_IMAGES = 60
 
 # Hosts of a merged bundle printed in the PDF's hosts table (worst first); the HTML lists them all.
 PDF_HOSTS = 100
@@ -391,4 +395,5 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "subjects_limit": limit, "print_value_chars": PRINT_VALUE_CHARS,
         "hosts": hosts_rows(results, PDF_HOSTS if pdf else None), "hosts_total": len(results.get("hosts") or []),
         "host_noun": noun,
+        "vulns": vulnerability_rows(results, limit=PDF_VULN_IMAGES if pdf else 300),
     }

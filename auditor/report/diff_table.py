@@ -105,4 +105,16 @@ def render_diff_table(diff: dict[str, Any], max_rows: int = 60) -> str:
                  f"{summary['disappeared']} gone; subjects: {summary['new_findings']} newly failing, "
                  f"{summary['resolved_findings']} resolved"
                  + ("; REGRESSION" if summary["regression"] else ""))
+    vulns = diff.get("vulnerabilities") or {}
+    rows = [["FIXED", safe_text(v["image"], 60), safe_text(v["vulnerability"], 80)] for v in vulns.get("fixed", [])]
+    rows += [["INTRODUCED", safe_text(v["image"], 60), safe_text(v["vulnerability"], 80)]
+             for v in vulns.get("introduced", [])]
+    if rows:
+        lines.append("")
+        lines.append(f"Vulnerabilities: {vulns['fixed_total']} fixed, {vulns['introduced_total']} introduced "
+                     f"(images scanned in both runs: {vulns['images_compared']})")
+        lines.append(tabulate(rows[:max_rows], headers=["vulnerability", "image", "id and package"],
+                              tablefmt="simple", disable_numparse=True))
+        if len(rows) > max_rows:
+            lines.append(f"... and {len(rows) - max_rows} more (see --format json)")
     return "\n".join(lines) + "\n"

@@ -92,6 +92,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
                  f"({results['scoring']['score']})")
     lines.extend(_framework_lines(results.get("frameworks") or []))
     lines.extend(_hosts_lines(results))
+    lines.extend(vulnerability_lines(results))
     failing = [c for c in results["controls"] if c["status"] in ("fail", "error")]
     failing.sort(key=lambda c: (c["status"] != "fail", SEVERITY_RANK.get(c["severity"], 9), -c["weight"]))
     if failing:
@@ -191,3 +192,28 @@ class progress:  # noqa: N801 (used as a context manager, read like a function)
             self._thread.join()
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+def vulnerability_lines(results: dict[str, Any], limit: int = 10) -> list[str]:
+    """Terminal lines: totals, then the worst images (unscanned first) with their worst finding."""
+    from auditor.report.vulnerability_view import vulnerability_rows
+
+    view = vulnerability_rows(results, limit=limit, findings=1)
+    if view is None:
+        return []
+    lines = ["", f"Vulnerabilities: {view['scanned']} of {view['images']} images in use scanned; "
+             + ", ".join(f"{n} {s} ({f} fixable)" for s, n, f in zip(view["severities"], view["totals"],
+                                                                     view["fixable_totals"], strict=True))]
+    rows = []
+    for r in view["rows"]:
+        worst = r["worst"][0] if r["worst"] else None
+        rows.append([safe_text(r["image"], 60), "no scan" if not r["scanned"] else r["match"],
+                     *[f"{n}/{f}" for n, f in zip(r["counts"], r["fixable"], strict=True)],
+                     safe_text(f"{worst['id']} {worst['package']} {worst['installed']} -> {worst['fixed']}", 70)
+                     if worst else ""])
+    if rows:
+        lines.append(tabulate(rows, headers=["image", "match", *[f"{s[:4]} (fix)" for s in view["severities"]],
+                                             "worst fixable"], tablefmt="simple", disable_numparse=True))
+    if view["more"]:
+        lines.append(f"... and {view['more']} more images (see the HTML report or the results JSON)")
+    return lines

@@ -292,14 +292,21 @@ def diff_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         warnings.append("only one document has waivers applied: waived controls count as changes")
 
     hosts = host_changes(old, new)
+    from auditor.results.vulnerabilities import vulnerability_changes
+
+    vulnerabilities = vulnerability_changes(old, new)
     unwaived_new = sum(1 for f in new_findings if not f["waived"])
     summary = {name: len(rows) for name, rows in controls.items()}
     summary.update(new_findings=len(new_findings), new_unwaived_findings=unwaived_new,
                    resolved_findings=len(resolved_findings))
     summary["regression"] = bool(controls["regressed"]) or unwaived_new > 0
     summary.update(hosts_appeared=len(hosts["appeared"]), hosts_disappeared=len(hosts["disappeared"]))
-    summary["changed"] = (any(summary[k] for k in (*LIST_KEYS, "new_findings", "resolved_findings",
-                                                   "hosts_appeared", "hosts_disappeared"))
+    if vulnerabilities is not None:
+        summary.update(vulnerabilities_fixed=vulnerabilities["fixed_total"],
+                       vulnerabilities_introduced=vulnerabilities["introduced_total"])
+    summary["changed"] = (any(summary.get(k) for k in (*LIST_KEYS, "new_findings", "resolved_findings",
+                                                       "hosts_appeared", "hosts_disappeared", "vulnerabilities_fixed",
+                                                       "vulnerabilities_introduced"))
                           or any(_changed(r) for r in [overall, *packs, *sections, *frameworks]))
     return {
         "kind": DIFF_KIND,
@@ -314,6 +321,7 @@ def diff_results(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         "findings": {"new": new_findings, "resolved": resolved_findings},
         "hosts": hosts,
         "warnings": warnings,
+        **({"vulnerabilities": vulnerabilities} if vulnerabilities is not None else {}),
     }
 
 

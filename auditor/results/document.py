@@ -146,6 +146,11 @@ def build_results(evidence: dict[str, Any], evaluated: list[tuple[Pack, list[tup
         "controls": controls,
         "frameworks": framework_results(controls, frameworks),
     }
+    from auditor.results.vulnerabilities import vulnerability_view
+
+    vulnerabilities = vulnerability_view(evidence)
+    if vulnerabilities is not None:  # only when the bundle holds scan results
+        doc["vulnerabilities"] = vulnerabilities
     if parts:
         doc["evidence"]["parts"] = [{k: p.get(k) for k in ("host", "kinds", "roles", "source", "sha256",
                                                               "collected_at", "complete")} for p in parts]
