@@ -266,8 +266,10 @@ def _node_bundle(node_run: Any, source: str) -> dict[str, Any]:
 def node_error_bundle(node: str, roles: Sequence[str], reason: str) -> dict[str, Any]:
     """The bundle of a node that could not be collected: its node targets are errors with the reason."""
     from auditor.collect.collected import Collected
+    from auditor.common.secrets import redact_text
     from auditor.evidence.bundle import build_bundle, content_sha256
 
+    reason = redact_text(reason)  # API server text (Job conditions, log errors) may echo credentials
     collected = Collected()
     collected.source("node.job", "error", reason)
     collected.error(f"node {node}", reason, targets=NODE_TARGETS)

@@ -58,6 +58,8 @@ FAULTS = {
     "empty-object": {INSPECT: ("json", {})},
     "list-not-object": {INSPECT: ("json", [{"Id": CID}])},
     "wrong-field-shape": {INSPECT: ("json", {"Id": CID, "State": {}, "Config": {}, "HostConfig": [1]})},
+    "wrong-nested-type": {INSPECT: ("json", {"Id": CID, "State": {"Running": True}, "Config": {},
+                                             "HostConfig": {"Privileged": "false", "SecurityOpt": "x"}})},
     "trickle": {INSPECT: ("trickle", {"Id": CID, "State": {}, "Config": {}, "HostConfig": {}})},
 }
 
@@ -166,3 +168,32 @@ def test_real_daemon_still_collected_through_the_bounded_reader(docker_host, bus
     assert any(i["subject"]["name"] == busybox_image for i in collected.targets["docker.image"])
     assert not [i for i in collected.targets["docker.image"] if i.get("errors")]
     assert os.path.exists(docker_host.removeprefix("unix://"))
+
+
+def test_ssh_daemon_calls_run_under_the_watchdog(monkeypatch):
+    """ssh:// goes through the docker SDK; a call that hangs costs `timeout`, the deadline
+    bounds them all (the SDK itself is replaced: no ssh server in the tests)."""
+    import threading
+
+    from auditor.collect import docker as docker_collector
+
+    release = threading.Event()
+
+    class HangingSdk:
+        def version(self):
+            return {"ApiVersion": "1.43"}
+
+        def info(self):
+            release.wait(30)  # never answers in time
+            return {}
+
+        def close(self):
+            release.set()
+
+    monkeypatch.setattr(docker_collector, "_sdk_client", lambda endpoint, timeout: HangingSdk())
+    started = time.monotonic()
+    api = docker_collector.query_api("ssh://ops@h3", timeout=1.0, deadline=10)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.0 + 1.5, elapsed
+    assert api.unreachable and "within 1s" in api.unreachable
+    release.set()

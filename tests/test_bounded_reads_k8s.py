@@ -124,3 +124,23 @@ def test_error_text_echoing_the_token_is_redacted(replay, tmp_path):
     assert run.code == 3
     text = (tmp_path / "ev.json").read_text() + run.stderr
     assert "HTTP 403" in text and token not in text and "c2VydmljZWFjY291bnQ" not in text
+
+
+def test_busy_api_server_is_retried_after_retry_after(replay, tmp_path):
+    server = replay({})
+    answered: list[int] = []
+    original = server._answer
+
+    def busy_twice(handler):  # 503 + Retry-After for the first two pod list requests
+        if handler.path.startswith(PODS + "?") and len(answered) < 2:
+            answered.append(503)
+            handler.send_response(503)
+            handler.send_header("Retry-After", "1")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        return original(handler)
+    server._answer = busy_twice
+    collected = collect_cluster(kubeconfig=_kubeconfig(server, tmp_path), timeout=5)
+    assert answered == [503, 503] and "k8s.pod" not in collected.target_errors
+    assert collected.targets["k8s.pod"]

@@ -310,7 +310,7 @@ class _SshClient:
 
 
 def _sdk_client(endpoint: str, timeout: float) -> Any:
-    import docker  # lazily: only ssh:// daemons need the SDK
+    import docker  # lazily: only ssh:// daemons need the SDK (and paramiko, the docker[ssh] extra)
 
     # Constructing the client asks the daemon for its API version (one GET /version).
     # paramiko when installed (the `ssh` extra), else the system's ssh client, as the docker CLI does
@@ -400,6 +400,24 @@ _OPTIONAL_FIELDS = {"Mounts": list, "NetworkSettings": dict, "Config": dict, "Co
                     "AppArmorProfile": str, "Name": str, "Image": str, "RootFS": dict}
 
 
+# Nested fields the packs read, with their documented types (null is allowed: absent).
+_NESTED_FIELDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "HostConfig": {"Privileged": bool, "ReadonlyRootfs": bool, "PublishAllPorts": bool, "SecurityOpt": list,
+                   "CapAdd": list, "CapDrop": list, "Devices": list, "Ulimits": list, "PortBindings": dict,
+                   "RestartPolicy": dict, "NetworkMode": str, "PidMode": str, "IpcMode": str, "UTSMode": str,
+                   "UsernsMode": str, "CgroupParent": str, "Memory": int, "NanoCpus": int, "CpuShares": int,
+                   "CpuQuota": int, "PidsLimit": int},
+    "State": {"Running": bool, "StartedAt": str},
+    "Config": {"User": str, "Healthcheck": dict, "Env": list, "Labels": dict},
+}
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", int: "a number"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
 def check_inspect(doc: Any, required: dict[str, type], what: str) -> str | None:
     """None when `doc` has the shape the packs read, else the reason it cannot be judged."""
     if not isinstance(doc, dict):
@@ -409,8 +427,17 @@ def check_inspect(doc: Any, required: dict[str, type], what: str) -> str | None:
             return f"{what} has no {name} {'text' if kind is str else 'object'}: not a valid answer"
     for name, kind in _OPTIONAL_FIELDS.items():
         if name not in required and doc.get(name) is not None and not isinstance(doc[name], kind):
-            wanted = "an object" if kind is dict else f"a {kind.__name__}"
-            return f"{what}: {name} is a {type(doc[name]).__name__}, not {wanted}"
+            return f"{what}: {name} is {type(doc[name]).__name__}, not {_type_name(kind)}"
+    for section, fields in _NESTED_FIELDS.items():
+        inner = doc.get(section)
+        if not isinstance(inner, dict):
+            continue
+        for name, kind in fields.items():
+            value = inner.get(name)
+            # bool is an int in Python: a number field holding true/false is wrong too
+            wrong = value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool)))
+            if wrong:
+                return f"{what}: {section}.{name} is {type(value).__name__}, not {_type_name(kind)}"
     return None
 
 
