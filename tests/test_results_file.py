@@ -86,3 +86,102 @@ def test_a_malformed_defaults_block_is_refused(tmp_path):
     path.write_text(json.dumps(compact))
     with pytest.raises(InputError, match="finding_defaults"):
         load_results(str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# the fast validator says yes only where jsonschema says yes
+
+DRAFT7_AND_2020_12 = {"$id", "$ref", "$schema", "$defs", "additionalProperties", "allOf", "anyOf", "const",
+                      "description", "enum", "if", "then", "else", "items", "maximum", "minimum", "maxLength",
+                      "minLength", "maxItems", "minItems", "oneOf", "not", "pattern", "properties",
+                      "patternProperties", "required", "title", "type", "uniqueItems", "$comment", "default"}
+
+
+def _schema_nodes(node, path=""):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            if key in ("properties", "$defs", "patternProperties"):
+                for name, sub in value.items():
+                    yield from _schema_nodes(sub, f"{path}/{key}/{name}")
+            elif key not in ("enum", "const", "required"):
+                yield from _schema_nodes(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, sub in enumerate(node):
+            yield from _schema_nodes(sub, f"{path}/{i}")
+
+
+def test_results_schema_means_the_same_in_draft_7_as_in_2020_12():
+    """The fast validator compiles the schema as draft 7: it must use only keywords of the same
+    meaning in both drafts, and nothing beside a $ref (draft 7 ignores it, 2020-12 applies it)."""
+    from auditor.results.document import results_schema
+
+    for path, node in _schema_nodes(results_schema()):
+        assert set(node) <= DRAFT7_AND_2020_12 | set(), (path, set(node) - DRAFT7_AND_2020_12)
+        if "$ref" in node:
+            assert set(node) <= {"$ref", "description", "title", "$comment"}, path
+
+
+def _mutations(doc, rng):
+    """Documents one change away from `doc`: a key removed, a value of another type, an unknown
+    key added, a string replaced by one no enum holds."""
+    paths = []
+
+    def walk(node, trail):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                paths.append((trail, k))
+                walk(v, (*trail, k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node[:3]):
+                paths.append((trail, i))
+                walk(v, (*trail, i))
+
+    walk(doc, ())
+    for trail, key in rng.sample(paths, min(400, len(paths))):
+        bad = copy.deepcopy(doc)
+        parent = bad
+        for step in trail:
+            parent = parent[step]
+        kind = rng.choice(["drop", "type", "extra", "enum"])
+        if kind == "drop" and isinstance(parent, dict):
+            del parent[key]
+        elif kind == "extra" and isinstance(parent[key], dict):
+            parent[key]["unexpected_field"] = 1
+        elif kind == "enum" and isinstance(parent[key], str):
+            parent[key] = "no-such-" + parent[key]
+        else:
+            value = parent[key]
+            parent[key] = [] if isinstance(value, (str, int, float, dict)) else "x"
+        yield bad
+
+
+def test_fast_validator_rejects_whatever_jsonschema_rejects():
+    import random
+
+    import jsonschema
+
+    from auditor.results.document import _fast_validator, results_schema
+
+    fast = _fast_validator()
+    assert fast is not None  # installed with the package
+    validator = jsonschema.Draft202012Validator(results_schema())
+    doc = json.loads(json.dumps(demo_results()))
+    fast(doc)  # a valid document passes both
+    assert not list(validator.iter_errors(doc))
+    rejected = 0
+    for bad in _mutations(doc, random.Random(7)):
+        if next(validator.iter_errors(bad), None) is not None:
+            rejected += 1
+            with pytest.raises(Exception):  # noqa: B017 - fastjsonschema's own exception type
+                fast(bad)
+    assert rejected > 100  # the mutations do reach the schema's rules
+
+
+def test_an_invalid_results_file_still_gets_jsonschemas_one_line(tmp_path):
+    doc = json.loads(json.dumps(demo_results()))
+    doc["controls"][0]["status"] = "sort-of"
+    path = tmp_path / "bad.results.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"bad\.results\.json: invalid results at controls/0/status: 'sort-of'"):
+        load_results(str(path))

@@ -183,6 +183,25 @@ def results_schema() -> dict[str, Any]:
         return json.load(fh)
 
 
+_fast: list[Any] = []
+
+
+def _fast_validator() -> Any:
+    """The results schema compiled to Python by fastjsonschema (about 12x faster than jsonschema on
+    a 43k-object run's results: 0.7 s against 9 s), or None without it. It only ever says yes:
+    a document it rejects goes to jsonschema, which decides and words the one-line error. The
+    schema uses only keywords that mean the same in draft 7 and 2020-12 and no keyword beside a
+    $ref (tests/test_results_file.py checks both), so a yes from it is jsonschema's yes."""
+    if not _fast:
+        try:
+            import fastjsonschema
+            schema = {**results_schema(), "$schema": "http://json-schema.org/draft-07/schema#"}
+            _fast.append(fastjsonschema.compile(schema, use_formats=False))
+        except Exception:  # noqa: BLE001 - not installed or cannot compile: jsonschema alone
+            _fast.append(None)
+    return _fast[0]
+
+
 def validate_results(doc: Any, source: str = "results") -> None:
     """Raise InputError (one line) if ``doc`` is not a results document of this schema version."""
     import jsonschema
@@ -192,6 +211,13 @@ def validate_results(doc: Any, source: str = "results") -> None:
     if doc.get("schema_version") not in READABLE_VERSIONS:
         raise InputError(f"{source}: results schema_version {doc.get('schema_version')!r} is not supported "
                          f"(this auditor reads {', '.join(map(repr, READABLE_VERSIONS))})")
+    fast = _fast_validator()
+    if fast is not None:
+        try:
+            fast(doc)
+            return
+        except Exception:  # noqa: BLE001,S110 - any doubt: jsonschema decides and words the error
+            pass
     validator = jsonschema.Draft202012Validator(results_schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
     if error is not None:
