@@ -11,10 +11,10 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 
 import dockerd
 import pytest
+import relay
 
 from auditor.cli import main
 from auditor.results.document import expand_results
@@ -117,33 +117,6 @@ def _free_port():
         return s.getsockname()[1]
 
 
-_FORWARD = r"""
-import os, socket, sys, threading
-listen_path, port = sys.argv[1], int(sys.argv[2])
-def pump(a, b):
-    try:
-        while data := a.recv(65536):
-            b.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-srv = socket.socket(socket.AF_UNIX)
-srv.bind(listen_path)
-srv.listen(16)
-print("ready", flush=True)
-while True:
-    conn, _ = srv.accept()
-    out = socket.create_connection(("127.0.0.1", port))
-    threading.Thread(target=pump, args=(conn, out), daemon=True).start()
-    threading.Thread(target=pump, args=(out, conn), daemon=True).start()
-"""
-
-
 @contextlib.contextmanager
 def _tcp_into_namespace(unix_host: str, inner_port: int):
     """127.0.0.1:PORT here reaching 127.0.0.1:inner_port inside the second dockerd's own network
@@ -153,45 +126,16 @@ def _tcp_into_namespace(unix_host: str, inner_port: int):
     base = unix_host[len("unix://"):].rsplit("/", 1)[0]
     with open(os.path.join(base, "docker.pid"), encoding="ascii") as fh:
         pid = int(fh.read().strip())
-    relay = os.path.join(base, "relay.sock")
+    relay_path = os.path.join(base, "relay.sock")
     # a new network namespace starts with its loopback interface down
     subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "link", "set", "lo", "up"], check=True)
-    inner = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", _FORWARD, relay,
-                              str(inner_port)], stdout=subprocess.PIPE, text=True)
-    assert inner.stdout is not None and inner.stdout.readline().strip() == "ready"
-    outer = socket.socket()
-    outer.bind(("127.0.0.1", 0))
-    outer.listen(16)
-    stop = threading.Event()
-
-    def pump(a, b):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (a, b):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = outer.accept()
-            except OSError:
-                return
-            far = socket.socket(socket.AF_UNIX)
-            far.connect(relay)
-            threading.Thread(target=pump, args=(conn, far), daemon=True).start()
-            threading.Thread(target=pump, args=(far, conn), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
+    inner = subprocess.Popen(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, relay.__file__,
+                              relay_path, str(inner_port)], stdout=subprocess.PIPE, text=True)
     try:
-        yield outer.getsockname()[1]
+        assert inner.stdout is not None and inner.stdout.readline().strip() == "ready"
+        with relay.loopback_to_unix(relay_path) as port:
+            yield port
     finally:
-        stop.set()
-        outer.close()
         inner.kill()
         inner.wait()
 

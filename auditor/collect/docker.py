@@ -8,6 +8,7 @@ keys are redacted and credentials are stripped from URLs. See docs/evidence.md.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import os
 import re
@@ -314,11 +315,7 @@ def _sdk_client(endpoint: str, timeout: float) -> Any:
 
     # Constructing the client asks the daemon for its API version (one GET /version).
     # paramiko when installed (the `ssh` extra), else the system's ssh client, as the docker CLI does
-    try:
-        import paramiko  # noqa: F401
-        system_ssh = False
-    except ImportError:
-        system_ssh = True
+    system_ssh = importlib.util.find_spec("paramiko") is None
     return docker.APIClient(base_url=endpoint, timeout=timeout, max_pool_size=WORKERS + 2, use_ssh_client=system_ssh)
 
 

@@ -18,16 +18,14 @@ import contextlib
 import math
 import os
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE), os.path.dirname(os.path.dirname(HERE))]
 
 import dockerd  # noqa: E402
+import relay  # noqa: E402
 from bench_default_run import auditor, mib, run_measured  # noqa: E402
 
 SYSTEM_SOCKET = "/var/run/docker.sock"
@@ -36,41 +34,8 @@ SYSTEM_SOCKET = "/var/run/docker.sock"
 @contextlib.contextmanager
 def slow_relay(delay: float):
     """A loopback TCP address relaying to the system dockerd, each answer chunk held back."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    stop = threading.Event()
-
-    def pump(src, dst, wait):
-        try:
-            while data := src.recv(65536):
-                if wait:
-                    time.sleep(wait)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def accept():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            daemon = socket.socket(socket.AF_UNIX)
-            daemon.connect(SYSTEM_SOCKET)
-            threading.Thread(target=pump, args=(conn, daemon, 0), daemon=True).start()
-            threading.Thread(target=pump, args=(daemon, conn, delay), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
-    finally:
-        stop.set()
-        server.close()
+    with relay.loopback_to_unix(SYSTEM_SOCKET, delay_back=delay) as port:
+        yield f"tcp://127.0.0.1:{port}"
 
 
 def audit(hosts: list[str], pool: int, out: str, reports: bool = False) -> dict:
