@@ -19,8 +19,21 @@ import sysconfig
 import tarfile
 from importlib import metadata
 
-RUNTIME_REQUIREMENTS = ("pyyaml", "docker", "kubernetes", "jsonschema", "jmespath", "tabulate", "jinja2",
-                        "detect-secrets")
+_PYPROJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+# the PDF stack stays out: the image runs with AUDITOR_NO_PDF (see the Dockerfile)
+_NOT_IN_IMAGE = {"weasyprint"}
+
+
+def runtime_requirements() -> tuple[str, ...]:
+    """The project's declared dependencies (pyproject.toml), so that a new one (google-re2's
+    compiled module, say) reaches the image without a second list to keep in step."""
+    import tomllib
+
+    with open(_PYPROJECT, "rb") as fh:
+        declared = tomllib.load(fh)["project"]["dependencies"]
+    return tuple(n for n in (_name(r) for r in declared) if n not in _NOT_IN_IMAGE)
+
+
 BUILD_EXTRA = ("pip",)
 _SKIP_STDLIB = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "site-packages", "__pycache__",
                 "config-3.11-x86_64-linux-gnu"}
@@ -110,7 +123,7 @@ def build_rootfs(out: str, build: bool) -> str:
             dirnames[:] = [d for d in dirnames if d not in _SKIP_STDLIB]
         dirnames[:] = [d for d in dirnames if d != "__pycache__" and d not in ("test", "tests")]
         files += [os.path.join(dirpath, f) for f in filenames]
-    for dist in distributions(RUNTIME_REQUIREMENTS + (BUILD_EXTRA if build else ())):
+    for dist in distributions(runtime_requirements() + (BUILD_EXTRA if build else ())):
         for f in dist.files or []:
             path = os.path.realpath(os.path.join(purelib, str(f)))
             if path.startswith(purelib) and os.path.isfile(path) and "__pycache__" not in path:

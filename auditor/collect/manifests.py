@@ -355,6 +355,11 @@ def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], er
                 errors.append(f"{where}: not valid JSON: {getattr(exc, 'msg', exc)}")
                 return 0
             documents = yaml_documents(text, path, errors)  # YAML flow style, not JSON
+        except ValueError as exc:  # an integer longer than Python converts: this file only
+            from auditor.common.jsonio import integer_limit_text
+
+            errors.append(f"{path}: not read: {integer_limit_text(exc)}")
+            return 0
     else:
         documents = yaml_documents(text, path, errors)
     count = 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -34,18 +36,55 @@ def _no_constant(name: str) -> Any:
     raise InputError(f"{name} is not a JSON number")
 
 
-def read_json_document(path: str, what: str, finite: bool = False) -> Any:
+# Size caps of the files auditor reads back (evidence, results and baselines): far above what a
+# 43,000-object cluster makes (about 60 MB of evidence), far below what would exhaust memory.
+MAX_DOCUMENT_BYTES = 1 << 30
+
+
+def read_capped(path: str, limit: int, what: str) -> bytes:
+    """The bytes of ``path``, or InputError when it holds more than ``limit`` (checked on the open
+    descriptor before reading, and while reading for a pipe or a file that grows)."""
+    with open(path, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if info.st_size > limit:
+            raise InputError(f"{path}: {_size_text(info.st_size)} is over the size limit of {what} "
+                             f"({_size_text(limit)})")
+        if stat.S_ISREG(info.st_mode):
+            data = fh.read()
+        else:  # a pipe or a device: read in pieces, never more than the limit
+            chunks, total = [], 0
+            while total <= limit:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            data = b"".join(chunks)
+    if len(data) > limit:
+        raise InputError(f"{path}: over the size limit of {what} ({_size_text(limit)})")
+    return data
+
+
+def _size_text(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size} bytes"
+
+
+def read_json_document(path: str, what: str, finite: bool = False, limit: int = MAX_DOCUMENT_BYTES) -> Any:
     """json.load of `path` refusing, as InputError, text that cannot be written back: lone
-    surrogate escapes (\\udcff), nesting too deep to decode, and with `finite` NaN and Infinity
-    (which Python reads but other JSON readers refuse). OSError and JSONDecodeError pass."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    surrogate escapes (\\udcff), nesting too deep to decode, integers longer than Python converts
+    (4,300 digits), a file over `limit` bytes, and with `finite` NaN and Infinity (which Python
+    reads but other JSON readers refuse). OSError, UnicodeDecodeError and JSONDecodeError pass."""
+    text = read_capped(path, limit, what).decode("utf-8")
     try:
         doc = json.loads(text, parse_constant=_no_constant) if finite else json.loads(text)
     except InputError as exc:
         raise InputError(f"{path}: not {what}: {exc}") from None
     except RecursionError:
         raise InputError(f"{path}: not {what}: JSON nested too deeply to read") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # "Exceeds the limit (4300 digits) for integer string conversion"
+        raise InputError(f"{path}: not {what}: {integer_limit_text(exc)}") from None
     if SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -53,6 +92,14 @@ def read_json_document(path: str, what: str, finite: bool = False) -> Any:
             raise InputError(f"{path}: not {what}: a string holds a lone surrogate ({exc.object[exc.start]!a}), "
                              "which is not Unicode text") from None
     return doc
+
+
+def integer_limit_text(exc: ValueError) -> str:
+    """A one-line reason for the ValueError Python raises on an integer too long to convert."""
+    text = str(exc)
+    if "digits" in text:
+        return f"a number has more digits than auditor reads ({sys.get_int_max_str_digits() or 'no limit'})"
+    return text.split(";")[0]
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import fnmatch
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.common.errors import InputError
+from auditor.common.linear_regex import RegexRefused, compile_glob, glob_match
 from auditor.judging.scoring import WAIVED_SCORE_FORMULA, in_section, score_controls
 from auditor.packs.loader import load_yaml
 
@@ -141,11 +141,11 @@ class Waiver:
             if key == "labels":
                 labels = subject.get("labels") or {}
                 if not isinstance(labels, dict) or not all(
-                        k in labels and fnmatch.fnmatchcase(str(labels[k]), str(v)) for k, v in pattern.items()):
+                        k in labels and glob_match(str(labels[k]), str(v)) for k, v in pattern.items()):
                     return False
                 continue
             value = _selector_value(key, subject)
-            if value is None or not fnmatch.fnmatchcase(str(value), str(pattern)):
+            if value is None or not glob_match(str(value), str(pattern)):
                 return False
         return True
 
@@ -206,10 +206,32 @@ def _bad_date_line(path: str) -> tuple[int, str] | None:
     return None
 
 
+# A waivers file is written by people: a few hundred entries are a few hundred kilobytes.
+MAX_WAIVERS_BYTES = 4 << 20
+
+
+def _globs(subject: dict[str, Any]) -> list[tuple[str, str]]:
+    """(selector, glob) of every pattern of a waiver's subject (labels included)."""
+    out = []
+    for key, pattern in subject.items():
+        if key == "labels" and isinstance(pattern, dict):
+            out.extend((f"labels.{k}", str(v)) for k, v in pattern.items())
+        else:
+            out.append((key, str(pattern)))
+    return out
+
+
 def load_waivers(path: str) -> WaiverSet:
     """Load and validate a waivers file; a problem is one InputError naming file and line."""
     import jsonschema
 
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0  # load_yaml says why it cannot be read
+    if size > MAX_WAIVERS_BYTES:
+        raise InputError(f"{path}: {size / (1 << 20):.1f} MiB is over the size limit of a waivers file "
+                         f"({MAX_WAIVERS_BYTES >> 20} MiB)")
     try:
         data, lines = load_yaml(path)
     except ValueError as exc:  # YAML's own date constructor refuses 2026-02-30 with a bare ValueError
@@ -242,6 +264,12 @@ def load_waivers(path: str) -> WaiverSet:
         except ValueError:
             raise InputError(f"{path}{f' line {line}' if line else ''}: waiver {index} field 'expires': "
                              f"{item['expires']!r} is not a date") from None
+        for key, glob in _globs(item.get("subject") or {}):
+            try:
+                compile_glob(glob)
+            except RegexRefused as exc:
+                raise InputError(f"{path}{f' line {line}' if line else ''}: waiver {index} field 'subject.{key}': "
+                                 f"pattern {glob!r}: {exc}") from None
         waivers.append(Waiver(control=item.get("control", ""), vulnerability=item.get("vulnerability"),
                               reason=item["reason"], owner=item["owner"], expires=expires,
                               subject=dict(item.get("subject") or {}), ticket=item.get("ticket"), line=line,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import warnings
 from collections.abc import Callable, Hashable
 from contextvars import ContextVar
 from typing import Any, NamedTuple
@@ -25,6 +24,7 @@ import jmespath
 import jmespath.exceptions
 
 from auditor.common.errors import InputError
+from auditor.common.linear_regex import RegexRefused, compile_linear, is_pattern
 
 _MISSING_TEXT = "nothing (key absent)"
 
@@ -193,8 +193,8 @@ def _compare(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return op
 
 
-def _regex_search(pattern: re.Pattern[str], obs: Any) -> bool:
-    return obs is not None and pattern.search(obs if isinstance(obs, str) else str(obs)) is not None
+def _regex_search(pattern: Any, obs: Any) -> bool:
+    return obs is not None and pattern.search(obs if isinstance(obs, str) else str(obs)) not in (None, False)
 
 
 def _mode_at_most(obs: Any, ceiling: Any) -> bool:
@@ -241,7 +241,7 @@ def _describe_value(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, re.Pattern):
+    if is_pattern(value):
         return f"/{value.pattern}/"
     if isinstance(value, str):
         return value
@@ -392,8 +392,8 @@ class Compare(Node):
         self.normalise = VALUE_TYPES[value_type] if value_type else None
         if op in _REGEX_OPS:
             try:
-                value = _regex(str(value))
-            except re.error as exc:
+                value = _MatchUnless(value) if isinstance(value, dict) else _regex(str(value))
+            except RegexRefused as exc:
                 raise InputError(f"invalid regular expression {value!r}: {exc}") from None
         elif self.normalise and needs_value and op not in _RAW_OPS:
             try:
@@ -438,11 +438,27 @@ class Flag(Compare):
         self.paths = (("flags",),)
 
 
-def _regex(pattern: str) -> re.Pattern[str]:
-    """re.compile, with its FutureWarnings ("possible nested set") kept off the user's terminal."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return re.compile(pattern)
+class _MatchUnless:
+    """A regex operator's value ``{match: RE, unless: RE}``: a text matches when ``match`` finds
+    something in it and ``unless`` does not. It says what a negative look-ahead would say
+    (``^(?!.*install).*update``), which the linear-time engine cannot run."""
+
+    def __init__(self, value: dict[str, Any]):
+        if set(value) - {"match", "unless"} or not isinstance(value.get("match"), str) \
+                or not isinstance(value.get("unless", ""), str):
+            raise RegexRefused("a pattern object has a string 'match' and optionally a string 'unless', nothing else")
+        self.match = _regex(value["match"])
+        self.unless = _regex(value["unless"]) if value.get("unless") else None
+        self.pattern = value["match"] + (f"/ unless /{value['unless']}" if self.unless else "")
+
+    def search(self, text: str) -> bool:
+        return self.match.search(text) is not None and (self.unless is None or self.unless.search(text) is None)
+
+
+def _regex(pattern: str) -> Any:
+    """A pack's regular expression on the linear-time engine (auditor.common.linear_regex): a
+    pattern it refuses is a RegexRefused, which the loader reports naming the control."""
+    return compile_linear(pattern)
 
 
 def _simple_schema(schema: Any) -> tuple[bool, list[tuple[Any, bool, Any]]] | None:
@@ -460,8 +476,8 @@ def _simple_schema(schema: Any) -> tuple[bool, list[tuple[Any, bool, Any]]] | No
                     or not isinstance(sub.get("pattern", ""), str):
                 return None
             rules.append((_regex(name), "type" in sub, _regex(sub["pattern"]) if "pattern" in sub else None))
-    except re.error:
-        return None  # jsonschema's schema check names the bad pattern
+    except RegexRefused:
+        return None  # the schema check names the refused pattern
     return "type" in schema, rules
 
 
@@ -484,6 +500,65 @@ def _simple_error(simple: tuple[bool, list[tuple[Any, bool, Any]]], instance: An
     return None
 
 
+def _schema_patterns(schema: Any) -> list[str]:
+    """Every regular expression of a JSON Schema (``pattern`` values, ``patternProperties`` names)."""
+    found: list[str] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                found.append(node["pattern"])
+            if isinstance(node.get("patternProperties"), dict):
+                found.extend(str(k) for k in node["patternProperties"])
+            stack.extend(v for k, v in node.items() if k != "pattern")
+    return found
+
+
+_LINEAR_VALIDATORS: dict[Any, Any] = {}
+
+
+def linear_validator(cls: Any) -> Any:
+    """``cls`` (a jsonschema validator class) with ``pattern``, ``patternProperties`` and
+    ``additionalProperties`` matched by the linear-time engine instead of Python's ``re``."""
+    if cls not in _LINEAR_VALIDATORS:
+        import jsonschema
+
+        def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Any:
+            if validator.is_type(instance, "string") and not compile_linear(patrn).search(instance):
+                yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+        def pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any, schema: Any) -> Any:
+            if not validator.is_type(instance, "object"):
+                return
+            for patrn, subschema in patterns.items():
+                compiled = compile_linear(patrn)
+                for key, value in instance.items():
+                    if compiled.search(key):
+                        yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+        def additional_properties(validator: Any, additional: Any, instance: Any, schema: Any) -> Any:
+            if not validator.is_type(instance, "object"):
+                return
+            known = schema.get("properties", {})
+            patterns = [compile_linear(p) for p in schema.get("patternProperties", {})]
+            extras = [k for k in instance if k not in known and not any(p.search(k) for p in patterns)]
+            if validator.is_type(additional, "object"):
+                for extra in extras:
+                    yield from validator.descend(instance[extra], additional, path=extra)
+            elif additional is False and extras:
+                names = ", ".join(repr(e) for e in sorted(extras))
+                yield jsonschema.ValidationError(f"Additional properties are not allowed ({names} "
+                                                 f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+
+        _LINEAR_VALIDATORS[cls] = jsonschema.validators.extend(cls, {
+            "pattern": pattern, "patternProperties": pattern_properties,
+            "additionalProperties": additional_properties})
+    return _LINEAR_VALIDATORS[cls]
+
+
 class Schema(Node):
     def __init__(self, schema: dict[str, Any], key: str | None):
         self.simple = _simple_schema(schema)
@@ -496,7 +571,12 @@ class Schema(Node):
                 cls.check_schema(schema)
             except jsonschema.SchemaError as exc:
                 raise InputError(f"invalid JSON Schema condition: {exc.message}") from None
-            self.validator = cls(schema)
+            for pattern in _schema_patterns(schema):
+                try:
+                    compile_linear(pattern)
+                except RegexRefused as exc:
+                    raise InputError(f"invalid JSON Schema condition: pattern {pattern!r}: {exc}") from None
+            self.validator = linear_validator(cls)(schema)
         self.key = key
         self.expr = jmespath.compile(key) if key else None
         fields = _leading_fields(self.expr.parsed) if self.expr else ()

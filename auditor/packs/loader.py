@@ -74,11 +74,19 @@ def load_yaml(path: str, raw: bytes | None = None) -> tuple[Any, dict[int, int]]
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise InputError(f"{path}: not read: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}{where}: invalid YAML: {problem}") from None
+    except ValueError as exc:  # PyYAML's int() of a number longer than Python converts
+        if isinstance(exc, InputError) or "digits" not in str(exc):
+            raise  # e.g. a bad date: the caller names its line
+        from auditor.common.jsonio import integer_limit_text
+
+        raise InputError(f"{path}: not read: {integer_limit_text(exc)}") from None
     return data, loader.lines
 
 
