@@ -427,6 +427,7 @@ def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = Non
         evidence = with_scan_matches(evidence)  # scan results matched to the images in use
     selection = Selection(packs=list(j.packs), sections=list(j.sections), controls=list(j.controls), level=j.level)
     present = set(evidence.get("targets", {})) | set((evidence.get("metadata") or {}).get("target_errors") or {})
+    present.discard("image.in_use")  # derived from the scans: alone it makes no Docker pack relevant
     packs, frameworks = packs_and_frameworks(selection.packs, list(j.frameworks), j.params,
                                              evidence_targets=present)
     results = build_results(evidence, judge(evidence, packs, selection), selection, frameworks=frameworks)
