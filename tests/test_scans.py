@@ -223,3 +223,10 @@ def test_real_dockerd_digest_match_and_freshness(test_containers: str, busybox_i
     later["metadata"]["collected_at"] = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     stale = next(c for c in api.evaluate(later, judging)["controls"] if c["id"] == "1.1")
     assert {f["subject"].get("id"): f["status"] for f in stale["findings"]}[image_id] == "fail"
+
+
+def test_a_bundle_of_scans_alone_selects_only_the_scan_pack() -> None:
+    scans = collect_scans([os.path.join(REFERENCE, "trivy-debian-buster.json")])
+    evidence = {"metadata": {"collected_at": _now()}, "targets": {"scan.result": scans.targets["scan.result"]}}
+    results = api.evaluate(evidence)
+    assert {c["pack"] for c in results["controls"]} == {"vulnerability-scans"}
