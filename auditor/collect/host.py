@@ -2,12 +2,15 @@
 
 Everything is read under an audited root (`--root`, "/" for the live host). Paths in the
 evidence are host paths (without the root prefix); symlinks are resolved *inside* the root so
-a link such as `/etc/docker -> /etc/elsewhere` never reads the auditor's own files.
+a link such as `/etc/docker -> /etc/elsewhere` never reads the auditor's own files. Files are
+opened by descriptor (auditor/collect/rootfs.py: openat2 with RESOLVE_IN_ROOT, else a walk of
+O_NOFOLLOW descriptors), never by re-resolving a path, and mode and owner come from fstat of
+the descriptor, so a node swapping a directory for a symlink meanwhile cannot escape the root.
 """
 
 from __future__ import annotations
 
-import glob
+import errno
 import os
 import shlex
 import shutil
@@ -17,8 +20,11 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+from auditor.collect.rootfs import open_in_root
+
 MAX_READ = 1 << 20  # never read more than 1 MiB from any file
 MAX_LINKS = 40  # like the kernel's limit, so a symlink loop ends in an error
+MAX_DEPTH = 32  # directory levels walk_files goes down
 BINARY_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin")
 UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
              "/usr/lib/systemd/system", "/lib/systemd/system")
@@ -78,14 +84,62 @@ def resolve_in_root(root: str, path: str) -> str:
     return "/" + "/".join(done)
 
 
+def open_under_root(root: str, path: str, flags: int) -> tuple[int, str | None]:
+    """:func:`auditor.collect.rootfs.open_in_root`, a symlink loop as RootPathError."""
+    try:
+        return open_in_root(root, path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RootPathError(f"{host_path(path)}: too many levels of symbolic links") from None
+        raise
+
+
+def lexists(root: str, path: str) -> bool:
+    """Whether host `path` exists under `root` (a final symlink counts, dangling or not), found
+    by descriptor inside the root."""
+    try:
+        fd, _ = open_under_root(root, path, os.O_PATH | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def is_dir(root: str, path: str) -> bool:
+    """Whether host `path` under `root` is a directory (symlinks followed inside the root)."""
+    try:
+        fd, _ = open_under_root(root, path, os.O_PATH)
+    except OSError:
+        return False
+    try:
+        return stat.S_ISDIR(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+
+
+def list_dir(root: str, directory: str) -> list[str]:
+    """The names in host `directory` under `root`, listed through a descriptor of it (none when
+    it is absent or not a directory)."""
+    try:
+        fd, _ = open_under_root(root, directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return []
+    try:
+        return sorted(os.listdir(fd))
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+
+
 def read_text(root: str, path: str, limit: int = MAX_READ) -> str:
     """Read a regular file under `root` (symlinks resolved inside it), at most `limit` bytes.
 
-    O_NONBLOCK plus the fstat check mean a FIFO or device where a file was expected is
-    refused instead of hanging the audit. Raises FileNotFoundError / OSError.
+    Opened by descriptor inside the root (never by a path resolved earlier); O_NONBLOCK plus the
+    fstat check mean a FIFO or device where a file was expected is refused instead of hanging
+    the audit. Raises FileNotFoundError / OSError.
     """
-    real = in_root(root, resolve_in_root(root, path))
-    fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    fd, _resolved = open_under_root(root, path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -171,20 +225,40 @@ def file_item(root: str, path: str, role: str, accounts: Accounts) -> dict[str, 
                             "path": path, "exists": False, "type": None, "mode": None, "uid": None,
                             "gid": None, "owner": None, "group": None, "link_target": None}
     try:
-        resolved = resolve_in_root(root, path)
-        if resolved != path:
-            item["link_target"] = resolved
-        st = os.lstat(in_root(root, resolved))
-    except FileNotFoundError:
+        fd, resolved = open_under_root(root, path, os.O_PATH)
+    except (FileNotFoundError, NotADirectoryError):
         # A dangling symlink: the link exists but what it names does not.
-        if item["link_target"] is not None:
+        try:
+            fd, _ = open_under_root(root, path, os.O_PATH | os.O_NOFOLLOW)
+        except OSError:
+            return item
+        try:
+            dangling = stat.S_ISLNK(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        if dangling:
             item["type"] = "symlink"
+            try:
+                item["link_target"] = resolve_in_root(root, path)  # the name it gives; nothing is read there
+            except OSError:
+                pass
         return item
     except OSError as exc:
         reason = f"{path}: {exc.strerror or exc}"
         item["exists"] = None
         item["errors"] = {name: reason for name in _FILE_FIELDS}
         return item
+    try:
+        st = os.fstat(fd)  # mode and owner of what was opened, not of a path looked up again
+    finally:
+        os.close(fd)
+    if resolved is None:  # no /proc to name the descriptor: the name as resolved by path (a label)
+        try:
+            resolved = resolve_in_root(root, path)
+        except OSError:
+            resolved = path
+    if resolved != path:
+        item["link_target"] = resolved
     item.update(exists=True, type=file_type(st.st_mode), mode=f"{stat.S_IMODE(st.st_mode):04o}",
                 uid=st.st_uid, gid=st.st_gid, owner=accounts.users.get(st.st_uid),
                 group=accounts.groups.get(st.st_gid))
@@ -194,23 +268,51 @@ def file_item(root: str, path: str, role: str, accounts: Accounts) -> dict[str, 
 def walk_files(root: str, directory: str) -> list[str]:
     """Host paths of every non-directory entry below `directory` (no symlinked dirs followed)."""
     try:
-        base = in_root(root, resolve_in_root(root, directory))
+        fd, _resolved = open_under_root(root, directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
         return []
     found: list[str] = []
-    for dirpath, _dirs, files in os.walk(base):
-        for name in files:
-            real = os.path.join(dirpath, name)
-            rel = os.path.relpath(real, base)
-            found.append(host_path(os.path.join(directory, rel)))
+    _walk_fd(root, fd, host_path(directory), found, 0)
     return sorted(found)
+
+
+def _walk_fd(root: str, dir_fd: int, directory: str, found: list[str], depth: int) -> None:
+    """Below an open directory: subdirectories opened relative to it with O_NOFOLLOW (a name
+    swapped for a symlink meanwhile fails instead of leading out); a symlink is listed as a file
+    unless it names a directory inside the root (it is not followed). Closes `dir_fd`."""
+    try:
+        try:
+            entries = list(os.scandir(dir_fd))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            try:
+                if entry.is_symlink():
+                    if not is_dir(root, f"{directory}/{name}"):
+                        found.append(host_path(f"{directory}/{name}"))
+                    continue
+                if not entry.is_dir(follow_symlinks=False):
+                    found.append(host_path(f"{directory}/{name}"))
+                    continue
+            except OSError:
+                continue
+            if depth >= MAX_DEPTH:
+                continue
+            try:
+                sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            except OSError:
+                continue
+            _walk_fd(root, sub, f"{directory}/{name}", found, depth + 1)
+    finally:
+        os.close(dir_fd)
 
 
 def find_unit(root: str, name: str) -> str | None:
     """The systemd unit file that wins for `name`, by systemd's search precedence."""
     for directory in UNIT_DIRS:
         candidate = f"{directory}/{name}"
-        if os.path.lexists(in_root(root, candidate)):
+        if lexists(root, candidate):
             return candidate
     return None
 
@@ -222,7 +324,7 @@ def find_binary(root: str, name: str, exe: str | None = None) -> str:
         return exe
     for directory in BINARY_DIRS:
         candidate = f"{directory}/{name}"
-        if os.path.lexists(in_root(root, candidate)):
+        if lexists(root, candidate):
             return candidate
     return f"{BINARY_DIRS[0]}/{name}"
 
@@ -301,9 +403,8 @@ def load_audit_rules(root: str) -> tuple[list[dict[str, Any]], str]:
                 return parse_audit_rules(done.stdout), "auditctl -l"
         except (OSError, subprocess.SubprocessError):
             pass
-    files = ["/etc/audit/audit.rules"] + sorted(
-        host_path(os.path.relpath(p, in_root(root, "/")))
-        for p in glob.glob(in_root(root, "/etc/audit/rules.d/*.rules")))
+    files = ["/etc/audit/audit.rules"] + [f"/etc/audit/rules.d/{name}" for name in list_dir(root, "/etc/audit/rules.d")
+                                          if name.endswith(".rules") and not name.startswith(".")]
     rules: list[dict[str, Any]] = []
     seen: set[str] = set()
     for path in files:
@@ -336,7 +437,7 @@ def audit_item(root: str, path: str, role: str, rules: list[dict[str, Any]], sou
     """One `host.audit_path` item."""
     path = host_path(path)
     return {"subject": {"type": "path", "name": path}, "role": role, "path": path,
-            "exists": os.path.lexists(in_root(root, path)), "rules": rules_covering(path, rules),
+            "exists": lexists(root, path), "rules": rules_covering(path, rules),
             "rules_source": source}
 
 

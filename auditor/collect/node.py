@@ -20,7 +20,6 @@ Where flags come from, per component:
 from __future__ import annotations
 
 import copy
-import glob
 import os
 import re
 from dataclasses import dataclass, field
@@ -240,9 +239,9 @@ def _k3s_config(root: str, layout: dict[str, Any]) -> tuple[dict[str, list[str]]
     """k3s's config.yaml (and drop-ins) as flags: {flag: [values]}, plus read errors."""
     files = list(layout.get("config_files") or [])
     if layout.get("config_dropins"):
-        pattern = host.in_root(root, layout["config_dropins"]) + "/*.yaml"
-        files += [host.host_path(layout["config_dropins"] + "/" + os.path.basename(p))
-                  for p in sorted(glob.glob(pattern))]
+        files += [host.host_path(layout["config_dropins"] + "/" + name)
+                  for name in host.list_dir(root, layout["config_dropins"])
+                  if name.endswith(".yaml") and not name.startswith(".")]
     flags: dict[str, list[str]] = {}
     errors = []
     for path in files:
@@ -271,7 +270,7 @@ def k3s_components(root: str, layout: dict[str, Any], argvs: list[list[str]]) ->
             if name in out:
                 continue
             if name == "etcd" and "cluster-init" not in flags and "etcd-arg" not in flags \
-                    and not os.path.isdir(host.in_root(root, layout["etcd_data_dir"])):
+                    and not host.is_dir(root, layout["etcd_data_dir"]):
                 continue  # k3s's default datastore is SQLite, not etcd
             arg_flag = next(k for k, v in K3S_ARG_FLAGS.items() if v == name)
             args = [f"--{v}" if not v.startswith("-") else v for v in flags.get(arg_flag, [])]
@@ -515,7 +514,7 @@ def kube_proxy_effective(root: str, item: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- files
 
 def _existing(root: str, path: str) -> bool:
-    return os.path.lexists(host.in_root(root, path))
+    return host.lexists(root, path)
 
 
 def _flag(items: dict[str, dict[str, Any]], name: str, flag: str) -> str | None:
@@ -556,7 +555,7 @@ def file_roles(root: str, layout: dict[str, Any], items: dict[str, dict[str, Any
                 roles.append(("pki-key", path))
     services = []
     for path in layout.get("kubelet_service") or []:
-        if os.path.isdir(host.in_root(root, path)):
+        if host.is_dir(root, path):
             services += host.walk_files(root, path)
         elif _existing(root, path):
             services.append(path)
