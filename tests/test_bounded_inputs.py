@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from tests_helpers import write_pack
 
 from auditor.cli import DEMO_EVIDENCE, main
 from auditor.common.errors import InputError
@@ -22,7 +23,6 @@ from auditor.evidence.bundle import content_sha256
 from auditor.judging.engine import evaluate
 from auditor.judging.waivers import MAX_WAIVERS_BYTES, load_waivers
 from auditor.packs.loader import load_pack
-from tests_helpers import write_pack
 
 CONTROL = """\
 controls:
