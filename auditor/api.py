@@ -589,10 +589,11 @@ def audit(sources: Sources | None = None, judging: Judging | None = None, output
     """
     prepared = prepare(judging or Judging())  # bad waivers, baseline or gates fail before collection
     outputs = outputs or Outputs()
-    if demo:
-        return judge_and_write(load_demo(), prepared, _replace(outputs, save_evidence=False), "docker", progress)
-    helper = pdf_helper(outputs)
+    helper = pdf_helper(outputs)  # imports WeasyPrint on the other core while evidence is collected
     try:
+        if demo:
+            return judge_and_write(load_demo(), prepared, _replace(outputs, save_evidence=False), "docker", progress,
+                                   helper)
         evidence, label = collect(sources or Sources(), progress)
         return judge_and_write(evidence, prepared, outputs, label, progress, helper)
     finally:

@@ -386,15 +386,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     formats = _formats(args.format)  # fail on a bad option before touching the system
     judging = api.prepare(_judging(args))
     outputs = _outputs(args, formats, reports=True)
-    if args.demo:
-        return _show(api.judge_and_write(api.load_demo(), judging, dataclasses.replace(outputs, save_evidence=False),
-                                         "docker", progress), formats)
     if args.target is not None:
         targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
     else:  # the sources the options name, else (None) every source that answers
         targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None))) or None
     helper = api.pdf_helper(outputs)  # imports WeasyPrint on the other core while evidence is collected
     try:
+        if args.demo:
+            demo_outputs = dataclasses.replace(outputs, save_evidence=False)
+            return _show(api.judge_and_write(api.load_demo(), judging, demo_outputs, "docker", progress, helper),
+                         formats)
         try:
             evidence, label = api.collect(_sources(args, targets), progress)
         except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 
 import pytest
 
@@ -104,3 +106,44 @@ def test_pdf_laid_out_by_the_helper_attaches_the_results_file(monkeypatch, tmp_p
         out = tmp_path / "attached.json"
         subprocess.run(["pdfdetach", "-save", "1", "-o", str(out), str(tmp_path / "demo.pdf")], check=True)
         assert out.read_bytes() == data
+
+
+@pytest.mark.parametrize("sample", ["demo", "hostile", "baseline"])
+def test_helper_markup_from_the_results_bytes_equals_the_in_memory_one(sample, tmp_path):
+    """The helper builds the PDF's markup from the results bytes it attaches: the same markup the
+    run's in-memory results give (a difference would make the helper's PDF another report)."""
+    import report_samples
+
+    from auditor.report.context import serialize_results
+    from auditor.report.html import render_report_markup
+    from auditor.results.document import expand_results
+
+    doc = {"demo": report_samples.demo_results, "hostile": report_samples.hostile_results,
+           "baseline": report_samples.baseline_results}[sample]()
+    data = serialize_results(doc)
+    for limit in (None, 3):
+        mine = render_report_markup(doc, pdf=True, results_bytes=data, results_name="r.json", subjects_limit=limit)
+        loaded = expand_results(json.loads(data))
+        theirs = render_report_markup(loaded, pdf=True, results_bytes=data, results_name="r.json",
+                                      subjects_limit=limit)
+        assert mine == theirs
+
+
+@needs_fork
+def test_a_job_larger_than_the_pipe_returns_at_once(monkeypatch):
+    """submit does not wait for a helper still warming up to read a large job (a thread writes it)."""
+    import time
+
+    monkeypatch.setattr(prestart, "_small_enough", lambda: True)
+    with Helper(["json"]) as helper:
+        big = "x" * (4 << 20)
+        os.kill(helper.pid, signal.SIGSTOP)  # a helper busy elsewhere: it reads nothing for 3 s
+        wake = threading.Timer(3.0, os.kill, (helper.pid, signal.SIGCONT))
+        wake.start()
+        try:
+            started = time.monotonic()
+            assert helper.submit("builtins.len", big)
+            assert time.monotonic() - started < 1.0
+            assert helper.result() == len(big)
+        finally:
+            wake.join()

@@ -75,8 +75,9 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     writes it.
 
     ``helper`` (an auditor.speed.prestart.Helper that imported WeasyPrint, with ``results_path``
-    the results file holding ``results_bytes``): the PDF's markup is built here and laid out by
-    the helper while the other formats are written; if the helper fails, the PDF is made here.
+    the results file holding ``results_bytes``): the helper gets the results bytes, builds the
+    PDF's markup with its warm template and lays it out while the other formats are written here;
+    if the helper fails, the PDF is made here.
     ``meanwhile`` is called once the PDF is handed over (or would have been), before the other
     formats: work of the caller that can overlap the layout (it runs even if the handing fails).
     """
@@ -89,7 +90,7 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     pdf_path = base + EXTENSIONS["pdf"]
     try:
         handed = "pdf" in formats and helper is not None and results_path is not None and \
-            _hand_pdf(helper, results, data, name, limits, results_path, pdf_path)
+            _hand_pdf(helper, data, name, limits, pdf_path)
     finally:
         if meanwhile is not None:
             meanwhile()
@@ -119,18 +120,13 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     return written
 
 
-def _hand_pdf(helper: Any, results: dict[str, Any], data: bytes, name: str, limits: dict[str, int],
-              results_path: str, pdf_path: str) -> bool:
-    """Build the PDF markup and send its layout to ``helper``; False when the helper cannot take it."""
+def _hand_pdf(helper: Any, data: bytes, name: str, limits: dict[str, int], pdf_path: str) -> bool:
+    """Send the PDF of the results ``data`` to ``helper`` (it builds the markup with its warm
+    template and lays it out); False when the helper cannot take it."""
     if not helper.started:
         return False
-    from auditor.report.html import render_report_markup
-
-    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=name,
-                                  subjects_limit=limits.get("pdf"))
-    # the results bytes themselves, not their path: the PDF attaches what this run wrote
-    return bool(helper.submit("auditor.report.pdf.write_pdf_file", markup, data, name,
-                              bool(results.get("generated_at")), pdf_path))
+    # the results bytes themselves, not the file's path: the PDF attaches what this run wrote
+    return bool(helper.submit("auditor.report.pdf.write_pdf_of_results", data, name, limits.get("pdf"), pdf_path))
 
 
 DIFF_FORMATS = ("html", "pdf")

@@ -19,6 +19,7 @@ import importlib
 import marshal
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -44,6 +45,17 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def _send(fd: int, data: bytes) -> None:
+    """Write a job and close the pipe (a helper that died only makes the write fail: the caller
+    learns it from the result)."""
+    try:
+        _write_all(fd, data)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _read_all(fd: int) -> bytes:
     chunks = []
     while True:
@@ -64,6 +76,7 @@ class Helper:
         self.job_fd: int | None = None
         self.result_fd: int | None = None
         self.submitted = False
+        self._writer: threading.Thread | None = None
         if not hasattr(os, "fork") or usable_cpus() < 2 or not _small_enough():
             return
         try:
@@ -92,17 +105,21 @@ class Helper:
         return self.pid is not None
 
     def submit(self, function: str, *args: Any) -> bool:
-        """Send the job ``function(*args)`` ("package.module.function"); False when there is no helper."""
+        """Send the job ``function(*args)`` ("package.module.function"); False when there is no helper.
+
+        Returns at once: a job larger than the pipe holds is written by a thread while the helper
+        is still warming up, so this process goes on with its own work meanwhile."""
         if self.job_fd is None or self.submitted:
             return False
         try:
-            _write_all(self.job_fd, marshal.dumps((function, args)))
-            os.close(self.job_fd)
-        except (OSError, ValueError):
+            job = marshal.dumps((function, args))
+        except ValueError:
             self.close()
             return False
-        self.job_fd = None
+        fd, self.job_fd = self.job_fd, None
         self.submitted = True
+        self._writer = threading.Thread(target=_send, args=(fd, job), name="auditor-helper-job", daemon=True)
+        self._writer.start()
         return True
 
     def result(self) -> Any:
@@ -115,6 +132,7 @@ class Helper:
             os.close(self.result_fd)
             self.result_fd = None
             self._reap()
+            self._join_writer()
         try:
             ok, value = marshal.loads(data)
         except (ValueError, EOFError, TypeError):
@@ -122,6 +140,13 @@ class Helper:
         if not ok:
             raise HelperFailed(str(value))
         return value
+
+    def _join_writer(self) -> None:
+        """Wait for the job's writer thread: it ends once the helper has read the job, or died
+        (its end of the pipe closed: the write fails and the thread closes the pipe)."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.join()
 
     def _reap(self) -> None:
         if self.pid is not None:
@@ -144,6 +169,7 @@ class Helper:
             except OSError:
                 pass
             self._reap()
+        self._join_writer()
 
     def __enter__(self) -> Helper:
         return self
