@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from auditor.collect.collected import Collected
@@ -24,6 +25,7 @@ MAX_FILES = 5000
 MAX_WORST = 20                 # worst fixable vulnerabilities kept per artifact
 MAX_KEYS = 20000               # vulnerability keys kept per artifact (diff)
 MAX_SEVERE = 2000              # fixable critical and high kept per artifact (vulnerability waivers)
+MAX_UNDATED_IDS = 5            # ids of undated fixable critical (and high) named per artifact
 FOLDER_SUFFIXES = (".json", ".sarif", ".cdx")
 SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unknown")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -107,13 +109,16 @@ class _Artifact:
         self.other: dict[str, dict[str, int]] = {}
         self.oldest: dict[str, dict[str, str]] = {}
         self.undated = {"critical": 0, "high": 0}
+        self.undated_ids: dict[str, list[str]] = {"critical": [], "high": []}
         self.worst: list[tuple[Any, ...]] = []
         self.keys: set[str] = set()
         self.severe: list[dict[str, str]] = []
         self.os: dict[str, Any] = {}
 
     def vuln(self, vid: str, severity: str, package: str, installed: str, fixed: str, link: str,
-             published: str) -> None:
+             published: str, date_kind: str = "published") -> None:
+        """One vulnerability. ``published`` is the date its remediation window starts from: the
+        publication date, or (``date_kind`` ``fix_available``) the day its fix was first seen."""
         self.counts[severity] += 1
         if len(self.keys) < MAX_KEYS:
             self.keys.add(f"{vid} {package}".strip())
@@ -122,11 +127,15 @@ class _Artifact:
         self.fixable[severity] += 1
         if severity in self.undated:
             if len(self.severe) < MAX_SEVERE:
-                self.severe.append({"id": vid, "package": package, "severity": severity, "published": published})
+                self.severe.append({"id": vid, "package": package, "severity": severity, "published": published,
+                                    "date_kind": date_kind})
             if not published:
                 self.undated[severity] += 1
+                if len(self.undated_ids[severity]) < MAX_UNDATED_IDS:
+                    self.undated_ids[severity].append(vid)
             elif severity not in self.oldest or published < self.oldest[severity]["published"]:
-                self.oldest[severity] = {"id": vid, "package": package, "published": published}
+                self.oldest[severity] = {"id": vid, "package": package, "published": published,
+                                         "date_kind": date_kind}
         self.worst.append((_RANK[severity], published or "9999", vid, package, installed, fixed, link, severity))
 
     def finding(self, kind: str, severity: str) -> None:
@@ -159,6 +168,7 @@ class _Artifact:
             "fixable": self.fixable,
             "fixable_total": sum(self.fixable.values()),
             "fixable_undated": self.undated,
+            "fixable_undated_ids": self.undated_ids,
             "oldest_fixable": {"critical": self.oldest.get("critical"), "high": self.oldest.get("high")},
             "other_findings": self.other,
             "worst_fixable": worst,
@@ -268,8 +278,9 @@ def _grype(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
     art = _Artifact(path, "grype", scanner, _str(desc.get("timestamp"), "descriptor.timestamp"), art_info)
     distro = _obj(doc.get("distro"), "distro")
     if distro.get("name"):
+        # Grype's JSON says nothing of end of life: unknown (None), so control 2.3 does not judge it
         art.os = {"family": _str(distro.get("name"), "distro.name"), "name": _str(distro.get("version"), "distro"),
-                  "eosl": False}
+                  "eosl": None}
     for i, match in enumerate(_list(doc.get("matches"), "matches")):
         at = f"matches[{i}]"
         match = _obj(match, at)
@@ -280,10 +291,31 @@ def _grype(doc: dict[str, Any], path: str) -> list[dict[str, Any]]:
         fixed = ", ".join(versions) if str(fix.get("state") or "") == "fixed" and versions else ""
         urls = _strs(v.get("urls"), at + ".vulnerability.urls")
         link = _str(v.get("dataSource"), at + ".vulnerability.dataSource") or (urls[0] if urls else "")
+        published, kind = _grype_date(v, fix, at) if fixed else ("", "published")
         art.vuln(_str(v.get("id"), at + ".vulnerability.id") or "(no id)", severity_of(v.get("severity")),
                  _str(pkg.get("name"), at + ".artifact.name"), _str(pkg.get("version"), at + ".artifact.version"),
-                 fixed, link, _str(v.get("published") or v.get("publishedDate"), at))
+                 fixed, link, published, kind)
     return [art.item()]
+
+
+_DAY = re.compile(r"^\d{4}-\d\d-\d\d$")
+
+
+def _grype_date(v: dict[str, Any], fix: dict[str, Any], at: str) -> tuple[str, str]:
+    """When the remediation window of a fixable Grype match starts. Grype's JSON carries no
+    publication date; recent versions (with a v6 database) give ``fix.available[]``, the day each
+    fixed version was first seen, and the earliest of those is used (``fix_available``). Without
+    one the match is undated: the window controls judge it as an error, never a pass or a fail."""
+    published = _str(v.get("published") or v.get("publishedDate"), at + ".vulnerability.published")
+    if published:
+        return published, "published"
+    days = []
+    for j, entry in enumerate(_list(fix.get("available"), at + ".vulnerability.fix.available")):
+        where = f"{at}.vulnerability.fix.available[{j}]"
+        day = _str(_obj(entry, where).get("date"), where + ".date")
+        if day:
+            days.append(day + "T00:00:00Z" if _DAY.match(day) else day)
+    return (min(days), "fix_available") if days else ("", "published")
 
 
 # ---------------------------------------------------------------------------------------------

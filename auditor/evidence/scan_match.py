@@ -14,11 +14,13 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
+from auditor.collect.scans import MAX_UNDATED_IDS
+
 IN_USE = "image.in_use"
 SCANS = "scan.result"
 MAX_CONTAINERS = 20   # container names listed per image
 _SCAN_FIELDS = ("scanner", "scanned_at", "format", "os", "total", "counts", "fixable", "fixable_total",
-                "fixable_undated", "oldest_fixable", "worst_fixable", "vulnerability_keys", "keys_complete")
+                "fixable_undated", "fixable_undated_ids", "oldest_fixable", "worst_fixable", "vulnerability_keys", "keys_complete")
 MAX_WAIVED = 200      # waived vulnerabilities listed per image
 
 
@@ -144,20 +146,47 @@ def _waive(item: dict[str, Any], scan: dict[str, Any], waivers: Sequence[dict[st
         return
     oldest: dict[str, Any] = {"critical": None, "high": None}
     undated = {"critical": 0, "high": 0}
+    undated_ids: dict[str, list[str]] = {"critical": [], "high": []}
     for vuln in kept:
         sev = vuln.get("severity")
         if sev not in oldest:
             continue
         if not vuln.get("published"):
             undated[sev] += 1
+            if len(undated_ids[sev]) < MAX_UNDATED_IDS:
+                undated_ids[sev].append(str(vuln.get("id")))
         elif oldest[sev] is None or vuln["published"] < oldest[sev]["published"]:
-            oldest[sev] = {k: vuln.get(k) for k in ("id", "package", "published")}
+            oldest[sev] = {k: vuln.get(k) for k in ("id", "package", "published", "date_kind")}
     item["scan"] = {**item["scan"], "oldest_fixable": oldest, "fixable_undated": undated,
+                    "fixable_undated_ids": undated_ids,
                     "oldest_fixable_without_waivers": item["scan"].get("oldest_fixable")}
     item["waived_vulnerabilities"] = waived[:MAX_WAIVED]
     item["waived_total"] = len(waived)
     if expired:
         item["expired_vulnerability_waivers"] = expired[:MAX_WAIVED]
+
+
+def _undated_errors(item: dict[str, Any]) -> None:
+    """A fixable critical (or high) without any date cannot be shown inside or outside its
+    remediation window: the checks reading ``scan.fixable_undated.SEVERITY`` judge the image as an
+    error with this reason (a dated one past the window still fails it)."""
+    scan = item["scan"]
+    undated = scan.get("fixable_undated") or {}
+    errors = {}
+    for sev in ("critical", "high"):
+        count = undated.get(sev) or 0
+        if not isinstance(count, int) or count <= 0:
+            continue
+        ids = [str(i) for i in ((scan.get("fixable_undated_ids") or {}).get(sev) or [])]
+        named = ", ".join(ids) + (f" and {count - len(ids)} more" if count > len(ids) else "")
+        scanner = (scan.get("scanner") or {}).get("name") or scan.get("format") or "the scanner"
+        errors[f"fixable_undated.{sev}"] = (
+            f"{count} fixable {sev} {'vulnerability has' if count == 1 else 'vulnerabilities have'} no publication "
+            f"or fix date in the {scanner} report ({named}), so the remediation window cannot be judged: "
+            f"check their dates by hand and waive the accepted ones, or scan with a scanner that dates them "
+            f"(Trivy, or Grype with fix.available dates)")
+    if errors:
+        item["scan"] = {**scan, "errors": errors}
 
 
 def match_scans(evidence: dict[str, Any], waivers: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
@@ -204,6 +233,8 @@ def match_scans(evidence: dict[str, Any], waivers: Sequence[dict[str, Any]] = ()
         }
         if scan is not None and waivers:
             _waive(item, scan, waivers)
+        if scan is not None:
+            _undated_errors(item)
         items.append(item)
     return items
 
