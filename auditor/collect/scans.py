@@ -22,6 +22,11 @@ SOURCE = "scan.results"
 TARGET = "scan.result"
 MAX_FILE_BYTES = 100 * 2**20   # a real report of one image is a few MB; larger files are refused unread
 MAX_FILES = 5000
+# Decoded JSON costs far more memory than its text when it is many small values: a file is refused
+# unread beyond these counts of objects and arrays, and of values (commas), about four and three
+# times what a real report of the largest size allowed holds (peak memory stays a few hundred MB).
+MAX_CONTAINERS = 1_000_000
+MAX_VALUES = 4_000_000
 MAX_WORST = 20                 # worst fixable vulnerabilities kept per artifact
 MAX_KEYS = 20000               # vulnerability keys kept per artifact (diff)
 MAX_SEVERE = 2000              # fixable critical and high kept per artifact (vulnerability waivers)
@@ -452,7 +457,16 @@ def read_scan_file(path: str) -> list[dict[str, Any]]:
                         "not read (scan images one by one, one file each)")
     try:
         with open(path, "rb") as fh:
-            doc = json.loads(fh.read())
+            raw = fh.read()
+        containers = raw.count(b"{") + raw.count(b"[")
+        values = containers + raw.count(b",")
+        if containers > MAX_CONTAINERS or values > MAX_VALUES:
+            raise ScanError(f"{containers:,} JSON objects and arrays, {values:,} values: more than a scan file may "
+                            f"hold ({MAX_CONTAINERS:,} and {MAX_VALUES:,}), not decoded (it would take too much memory)")
+        text = raw.decode("utf-8-sig")
+        del raw  # the text alone while decoding: the bytes would double the peak
+        doc = json.loads(text)
+        del text
     except OSError as exc:
         raise ScanError(f"cannot read: {exc.strerror}") from None
     except RecursionError:
