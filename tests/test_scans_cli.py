@@ -52,6 +52,18 @@ def test_cli_audit_reads_repeated_files_and_folders_and_judges_host_scans(tmp_pa
     verdicts = {os.path.basename(subjects[f["subject"]]["path"]): f["status"] for f in control["findings"]}
     assert control["status"] == "fail" and verdicts == {"host.json": "fail", "dir.json": "pass"}
     assert {c["pack"] for c in results["controls"]} == {"vulnerability-scans"}
+    # a broken file beside them: one line naming it, the rest still judged, exit 3 (incomplete evidence)
+    (folder / "broken.json").write_text('{"matches": [', encoding="utf-8")
+    capsys.readouterr()
+    code = main(["audit", "--target", "scans", "--scan-results", str(tmp_path / "host.json"),
+                 "--scan-results", str(folder), "-o", str(tmp_path / "out2"), "--no-pdf", "--no-html"])
+    err = capsys.readouterr().err
+    assert code == 3
+    lines = [line for line in err.splitlines() if "broken.json" in line]
+    assert len(lines) == 1 and "not valid JSON" in lines[0] and "Traceback" not in err
+    again = json.loads(next((tmp_path / "out2").glob("*.results.json")).read_text(encoding="utf-8"))
+    control = next(c for c in again["controls"] if c["pack"] == "vulnerability-scans" and c["id"] == "3.1")
+    assert control["status"] == "fail" and control["subjects"]["total"] == 2
 
 
 def test_sarif_from_another_scanner_is_read_from_security_severity(tmp_path: Any) -> None:
