@@ -117,3 +117,20 @@ def test_end_of_life_is_judged_only_where_the_scanner_gives_a_verdict(tmp_path: 
     control = _controls(_evidence(_grype(tmp_path), alpine, debian))["vulnerability-scans:2.3"]
     statuses = sorted(f["status"] for f in control["findings"])
     assert control["status"] == "fail" and statuses == ["fail", "pass"]  # the Grype image not judged
+
+
+def test_the_windows_are_parameters(tmp_path: Any) -> None:
+    high = {"vulnerability": {"id": "CVE-2026-1234", "severity": "High",
+                              "fix": {"versions": ["2.0"], "state": "fixed",
+                                      "available": [{"version": "2.0", "date": _day(60), "kind": "first-observed"}]}},
+            "artifact": {"name": "package-7", "version": "1.0"}}
+    recent = [{"version": "1.0.1", "date": _day(20), "kind": "first-observed"}]
+    evidence = _evidence(_grype(tmp_path, recent, extra=[high]))
+
+    def status(cid: str, params: dict[str, Any]) -> str:
+        results = api.evaluate(evidence, api.Judging(packs=["vulnerability-scans"], params=params))
+        return next(c["status"] for c in results["controls"] if c["id"] == cid)
+
+    assert status("2.2", {}) == "pass" and status("2.1", {}) == "pass"   # 60 <= 90 days, 20 <= 30
+    tight = {"vulnerability-scans": {"high_window_days": 30, "critical_window_days": 14}}
+    assert status("2.2", tight) == "fail" and status("2.1", tight) == "fail"
