@@ -197,3 +197,43 @@ def test_ssh_daemon_calls_run_under_the_watchdog(monkeypatch):
     assert elapsed < 1.0 + 1.5, elapsed
     assert api.unreachable and "within 1s" in api.unreachable
     release.set()
+
+
+@pytest.mark.slow
+def test_a_list_for_an_object_and_an_image_without_id_still_judge_the_rest(sock_dir, tmp_path):
+    """The issue's traceback case end to end: the run writes its evidence, exits 3, and the host
+    file controls (read under --root, not from the daemon) are still judged."""
+    with FakeDocker(f"{sock_dir}/d.sock", {"/images/json": ("json", [{"RepoTags": []}]),
+                                           "/containers/json": ("json", {"Id": CID})}) as daemon:
+        run, evidence = _audit(daemon, tmp_path, "--fail-on", "critical")
+    assert run.code == 3 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    meta = evidence["metadata"]
+    assert meta["complete"] is False and {"docker.image", "docker.container"} <= set(meta["target_errors"])
+    controls = expand_results(json.loads(run.stdout))["controls"]
+    for target in ("docker.image", "docker.container"):
+        statuses = {c["status"] for c in controls if c["target"] == target}
+        assert statuses == {"error"}, (target, statuses)
+    host_files = {c["status"] for c in controls if c["target"] == "host.file"}
+    assert host_files and host_files - {"error"}, host_files
+
+
+@pytest.mark.slow
+def test_error_text_echoing_credentials_reaches_no_output(sock_dir, tmp_path):
+    """A daemon message that echoes the Authorization header: not in the evidence, the results,
+    the HTML report or stderr."""
+    secret = "c2VjcmV0LWhlYWRlci12YWx1ZQ"
+    leak = f"denied: request had Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.{secret}.abcdefgh12345678"
+    root = tmp_path / "root"
+    root.mkdir()
+    with FakeDocker(f"{sock_dir}/d.sock", {INSPECT: ("status", 403, {"message": leak})}) as daemon:
+        run = run_cli(["audit", "--target", "docker", "--docker-host", daemon.url, "--timeout", "2", "--root",
+                       str(root), "--no-pdf", "-o", str(tmp_path / "out")], timeout=60)
+    assert run.code == 3, run.stderr[-2000:]
+    outputs = sorted(glob.glob(str(tmp_path / "out" / "*")))
+    kinds = {os.path.basename(p).split(".", 1)[1] for p in outputs}
+    assert {"evidence.json", "results.json", "html"} <= kinds, kinds
+    texts = {p: open(p, encoding="utf-8", errors="replace").read() for p in outputs}
+    texts["stderr"], texts["stdout"] = run.stderr, run.stdout
+    assert any("HTTP 403" in t for t in texts.values())
+    leaked = [name for name, text in texts.items() if secret in text or "eyJhbGciOiJIUzI1NiJ9" in text]
+    assert not leaked, leaked
