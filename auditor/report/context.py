@@ -185,10 +185,10 @@ def _location(subject: dict[str, Any]) -> str:
     return str(subject["file"]) + (f":{subject['line']}" if subject.get("line") is not None else "")
 
 
-def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
+def shared_parts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """What every listed finding of a control says alike (observed value, where, expected, the
-    file it is in), to print once above the list instead of on every line (empty when fewer
-    than two rows)."""
+    file it is in, extra fields such as an image), to print once above the list instead of on
+    every line (empty when fewer than two rows)."""
     if len(rows) < 2:
         return {}
     shared = {}
@@ -201,7 +201,19 @@ def shared_parts(rows: list[dict[str, Any]]) -> dict[str, str]:
         folder = _common_folder([r["location"] for r in rows])
         if folder:
             shared["folder"] = folder
+    # extra fields (a container's image, labels) every listed finding has with one value
+    extras = [dict(r["extras"]) for r in rows]
+    if all(len(e) == len(r["extras"]) for e, r in zip(extras, rows)):  # a name given twice stays on each line
+        alike = [(k, v) for k, v in rows[0]["extras"] if all(e.get(k) == v for e in extras[1:])]
+        if alike:
+            shared["extras"] = alike
     return shared
+
+
+def own_extras(row: dict[str, Any], shared: dict[str, Any]) -> list[tuple[str, str]]:
+    """The extra fields of a listed finding that the shared line above the list does not say."""
+    said = {k for k, _ in shared.get("extras", ())}
+    return [(k, v) for k, v in row["extras"] if k not in said]
 
 
 def _common_folder(locations: list[str]) -> str:
@@ -221,7 +233,7 @@ def _common_folder(locations: list[str]) -> str:
     return common.rstrip("/") + "/" if common not in ("", "/") else ""
 
 
-def subject_runs(rows: list[dict[str, Any]], shared: dict[str, str], expected: Any) -> list[dict[str, Any]]:
+def subject_runs(rows: list[dict[str, Any]], shared: dict[str, Any], expected: Any) -> list[dict[str, Any]]:
     """The listed findings grouped by status and subject type ("FAIL Deployment: a · b · c", list order kept),
     when each says nothing but its subject beyond what is shared (the PDF prints them as running
     text: twenty names in a few lines, not a column of them); empty otherwise."""
@@ -229,7 +241,7 @@ def subject_runs(rows: list[dict[str, Any]], shared: dict[str, str], expected: A
     for r in rows:
         own = ((r["expected"] and r["expected"] != expected and "expected" not in shared)
                or (r["has_observed"] and "observed" not in shared) or (r["where"] and "where" not in shared)
-               or r["message"] or r["waiver"] or r["expired_waiver"] or r["extras"])
+               or r["message"] or r["waiver"] or r["expired_waiver"] or r["own_extras"])
         if own:
             return []
         if "location" in shared:
@@ -251,6 +263,8 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
     sel = select_subjects(control.get("findings"), subjects, limit)
     findings = [_finding_view(f) for f in sel.listed]  # rows for the listed subjects only
     shared = shared_parts(findings)
+    for row in findings:
+        row["own_extras"] = own_extras(row, shared)
     runs = subject_runs(findings, shared, control.get("expected"))
     bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
     severity = str(control.get("severity", ""))
