@@ -65,3 +65,18 @@ def test_an_image_that_differs_stays_on_each_line_and_the_html_keeps_every_field
     assert "image: auditor-test/busybox:latest" in text and "image: registry.example/other:2" in text
     page = render_report_markup(doc, pdf=False)
     assert page.count("auditor-test/busybox:latest") >= 2  # the HTML's table: each finding its own row
+
+
+def test_pdf_streams_deflated_at_our_level_and_pydyf_left_as_it_was():
+    import zlib
+
+    import pydyf
+
+    from auditor.report import pdf
+
+    out = pdf._layout_pdf("<p>auditor " + "x " * 2000 + "</p>", b'{"a": 1}' * 500, "r.json", "d", False, None)
+    assert pydyf.zlib is zlib
+    streams = re.findall(rb"/FlateDecode.*?>>\s*stream\n(.*?)\nendstream", out, re.S)
+    assert streams
+    for raw in streams:
+        assert zlib.compress(zlib.decompress(raw), pdf.DEFLATE_LEVEL) == raw
