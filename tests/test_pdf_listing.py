@@ -80,3 +80,25 @@ def test_pdf_streams_deflated_at_our_level_and_pydyf_left_as_it_was():
     assert streams
     for raw in streams:
         assert zlib.compress(zlib.decompress(raw), pdf.DEFLATE_LEVEL) == raw
+
+
+def test_pdf_control_list_says_every_control_and_its_verdict():
+    """The print control table (one line per control): each control of the results once, with its
+    verdict and failing / total, or within a folded run of not applicable controls."""
+    from auditor.report.formatting import status_label
+
+    doc = demo_results()
+    markup = render_report_markup(doc, pdf=True)
+    part = markup[markup.index('<div class="ct-list"'):]
+    part = part[:part.index("</div>")]
+    lines = [html.unescape(re.sub(r"<[^>]+>", "", p)) for p in re.findall(r'<p class="cr[^"]*">(.*?)</p>', part, re.S)]
+    folded = " ".join(line for line in lines if "controls with nothing to judge" in line)
+    for c in doc["controls"]:
+        label = status_label(c["status"]).replace("Not applicable", "N/A")
+        counts = c.get("subjects") or {}
+        total, bad = counts.get("total", 0), counts.get("fail", 0) + counts.get("error", 0)
+        mine = [line for line in lines if line.startswith(f"{label} {c['id']} {c['title']} ·")]
+        if mine:
+            assert len(mine) == 1 and mine[0].endswith(f"· {bad} / {total}"), mine
+        else:
+            assert c["status"] == "not_applicable" and re.search(rf"(^|[ ,]){re.escape(c['id'])}(,|\s|$)", folded), c["id"]
