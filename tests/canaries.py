@@ -51,7 +51,7 @@ def jwt_canary() -> tuple[str, str]:
 
 
 def random_token(n: int = 32) -> str:
-    raw = uuid.uuid4().bytes + uuid.uuid4().bytes
+    raw = b"".join(uuid.uuid4().bytes for _ in range(-(-n // 16)))  # n characters, not at most 32
     chars = [_TOKEN_ALPHABET[b % len(_TOKEN_ALPHABET)] for b in raw]
     chars[:3] = ["Q", "7", "k"]  # all three classes, whatever the draw
     return "".join(chars)[:n]
