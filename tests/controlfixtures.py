@@ -5,6 +5,7 @@
     base: container            # optional: tests/fixtures/bases/<base>.json under every case
     daemon: {set: {...}}       # optional: changes to the base daemon item every case sees
     collected_at: "2026-01-31T00:00:00Z"   # optional: metadata.collected_at (ages are measured against it)
+    params: {version: v1.34}   # optional: pack parameters every case is judged with (as --set)
     cases:
       - name: privileged container
         expect: fail           # pass | fail | error | not_applicable
@@ -14,6 +15,7 @@
         item: {...}            # instead of base: the whole item
         daemon: {set: {...}}   # per-case changes to the daemon item
         items: [...]           # several items in one case (each as above: set/merge/item)
+        params: {version: v1.35} # per-case pack parameters, over the fixture's
         target: k8s.clusterrole  # per item, for controls on several targets (default: the first)
         base: k8s_clusterrole    # per item: another base than the fixture's
 
@@ -115,3 +117,8 @@ def fixture_files() -> list[tuple[str, str, str]]:
 def load_fixture(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
         return yaml.safe_load(fh)
+
+
+def case_params(fixture: dict[str, Any], case: dict[str, Any]) -> dict[str, Any]:
+    """The pack parameters a case is judged with: the fixture's, then the case's own."""
+    return {**(fixture.get("params") or {}), **(case.get("params") or {})}

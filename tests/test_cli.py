@@ -73,6 +73,10 @@ def test_set_overrides_a_parameter_and_is_recorded(tmp_path, capsys):
     (["audit", "--demo", "--pack", "nope"], "unknown pack 'nope'"),
     (["audit", "--demo", "--set", "nodot"], "expected PACK.PARAM=VALUE"),
     (["audit", "--demo", "--set", "cis-docker-1.6.0.nope=1"], "no parameter 'nope'"),
+    (["audit", "--demo", "--pack", "pod-security-standards", "--set", "pod-security-standards.version=v1.38"],
+     "--set pod-security-standards.version: v1.38 is not accepted (expected latest or v1.0 ... v1.37)"),
+    (["audit", "--demo", "--pack", "pod-security-standards", "--set", "pod-security-standards.version=v2"],
+     "v2 is not accepted"),
     (["packs", "show", "cis-docker-1.6.0", "--control", "99.9"], "no control '99.9'"),
     (["audit", "--target", "mainframe"], "unknown target mainframe"),
 ])

@@ -220,3 +220,49 @@ def test_other_schemas_go_to_jsonschema():
     for schema in ({"required": ["a"]}, {"type": "array"}, {"patternProperties": {"a": {"type": "integer"}}},
                    {"patternProperties": {"a": {"minLength": 1}}}, {"patternProperties": {"(": {}}}):
         assert _simple_schema(schema) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# conditions on pack parameters: decided when the pack loads, folded into all / any / not
+
+VERSION_AT = {"param": "version", "op": "gte", "value": "v1.35", "value_type": "version"}
+UNMASKED_OK = {"any": [{"key": "proc", "op": "in", "value": [None, "Default"]},
+                       {"all": [VERSION_AT, {"key": "host_users", "op": "false"}]}]}
+
+
+@pytest.mark.parametrize("version,item,passed", [
+    ("v1.34", {"proc": "Unmasked", "host_users": False}, False),
+    ("v1.35", {"proc": "Unmasked", "host_users": False}, True),
+    ("v1.35", {"proc": "Unmasked", "host_users": True}, False),
+    ("v1.9", {"proc": "Unmasked", "host_users": False}, False),  # compared as versions: 1.9 < 1.35
+    ("v1.37", {"proc": "Default"}, True),
+])
+def test_parameter_conditions_choose_the_branch(version, item, passed):
+    node = compile_condition(UNMASKED_OK, {"version": version})
+    assert node(item).passed is passed
+
+
+def test_parameter_conditions_leave_no_trace_in_the_expected_text():
+    old = compile_condition(UNMASKED_OK, {"version": "v1.34"})
+    assert old.describe() == "proc in [null, \"Default\"]"  # the v1.35 branch is gone, not shown as false
+    new = compile_condition(UNMASKED_OK, {"version": "v1.36"})
+    assert new.describe() == "proc in [null, \"Default\"] or host_users false"
+
+
+def test_a_constant_condition_stays_one_and_says_why():
+    from auditor.packs.conditions import Const
+
+    node = compile_condition({"all": [{"key": "x", "op": "present"}, VERSION_AT]}, {"version": "v1.30"})
+    assert isinstance(node, Const) and node.passed is False
+    assert node({"x": 1}).expected == "parameter version gte v1.35" and node({}).observed == "v1.30"
+    negated = compile_condition({"not": VERSION_AT}, {"version": "v1.30"})
+    assert isinstance(negated, Const) and negated.passed is True
+
+
+@pytest.mark.parametrize("cond,params,message", [
+    (VERSION_AT, {}, "unknown parameter 'version'"),
+    (VERSION_AT, {"version": "latest"}, "parameter version = 'latest': 'latest' is not a version"),
+])
+def test_bad_parameter_conditions_fail_at_load(cond, params, message):
+    with pytest.raises(InputError, match=message):
+        compile_condition(cond, params)

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from controlfixtures import case_evidence, fixture_files, load_fixture
+from controlfixtures import case_evidence, case_params, fixture_files, load_fixture
 
 from auditor.judging.engine import evaluate_control
 from auditor.packs.loader import find_pack_paths, load_pack
 
 PACKS = {pack_id: load_pack(path) for pack_id, path in find_pack_paths().items()}
 FILES = fixture_files()
+
+
+_WITH_PARAMS: dict[tuple[str, str], object] = {}
+
+
+def _pack(pack_id: str, params: dict):
+    """The pack as loaded with these parameters (as --set would), loaded once per set."""
+    if not params:
+        return PACKS[pack_id]
+    key = (pack_id, repr(sorted(params.items())))
+    if key not in _WITH_PARAMS:
+        _WITH_PARAMS[key] = load_pack(find_pack_paths()[pack_id], params)
+    return _WITH_PARAMS[key]
 
 
 def _cases():
@@ -22,12 +35,13 @@ def _cases():
 
 @pytest.mark.parametrize("pack_id,control_id,path,index", list(_cases()))
 def test_control_case(pack_id: str, control_id: str, path: str, index: int) -> None:
-    pack = PACKS[pack_id]
+    fixture = load_fixture(path)
+    case = fixture["cases"][index]
+    params = case_params(fixture, case)
+    pack = _pack(pack_id, params)
     control = next((c for c in pack.controls if c.id == control_id), None)
     assert control is not None, f"{path}: no control {control_id} in pack {pack_id}"
     assert control.assessment == "automated", f"{path}: control {control_id} is manual"
-    fixture = load_fixture(path)
-    case = fixture["cases"][index]
     evidence = case_evidence(fixture, case, control.target)
     verdict = evaluate_control(control, evidence, {})
     assert verdict["status"] == case["expect"], (

@@ -113,6 +113,38 @@ def test_pack_parameters_and_overrides(tmp_path):
         load_pack(folder, {"max_mem": 5})
 
 
+def test_parameter_accepts_and_aliases(tmp_path):
+    text = GOOD_CONTROL.replace("{key: inspect.HostConfig.Privileged, op: eq, value: false}",
+                                "{key: v, op: eq, value: {param: version}}")
+    extra = ("parameters:\n  version:\n    default: latest\n    description: d\n"
+             "    accepts: {type: string, pattern: '^(latest|v1\\.[0-9]+)$', description: latest or v1.N}\n"
+             "    aliases: {latest: v1.9}\n")
+    folder = make_pack(tmp_path, text, extra)
+    assert load_pack(folder).parameters == {"version": "v1.9"}  # the alias is what is judged and recorded
+    assert load_pack(folder, {"version": "v1.2"}).parameters == {"version": "v1.2"}
+    for bad in ("v2.0", 1.3, ["v1.2"]):
+        with pytest.raises(InputError, match=r"^--set mini\.version: .* is not accepted \(expected latest or v1\.N\)$"):
+            load_pack(folder, {"version": bad})
+    broken = make_pack(tmp_path / "b", text, extra.replace("default: latest", "default: newest"))
+    with pytest.raises(InputError, match="parameter version default: newest is not accepted"):
+        load_pack(broken)
+
+
+def test_pss_version_parameter_is_recorded_in_the_results():
+    from auditor.cli import DEMO_EVIDENCE
+    from auditor.evidence.bundle import load_bundle
+    from auditor.judging.engine import evaluate
+    from auditor.packs.loader import resolve_packs
+    from auditor.results.document import build_results, validate_results
+
+    evidence = load_bundle(DEMO_EVIDENCE)
+    for given, recorded in (({}, "v1.37"), ({"version": "latest"}, "v1.37"), ({"version": "v1.30"}, "v1.30")):
+        packs = resolve_packs(["pod-security-standards"], {"pod-security-standards": given})
+        results = build_results(evidence, evaluate(evidence, packs), generated_at="t")
+        validate_results(results)
+        assert results["packs"][0]["parameters"]["version"] == recorded
+
+
 def test_pack_copy_outside_the_checkout_loads(tmp_path):
     src = find_pack_paths()["cis-docker-1.6.0"]
     dst = tmp_path / "cis-docker-1.6.0"

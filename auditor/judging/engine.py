@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.packs.conditions import AS_OF, EvalError, Outcome, parse_timestamp
+from auditor.packs.conditions import AS_OF, Const, EvalError, Outcome, parse_timestamp
 from auditor.packs.loader import Control, Pack
 
 PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applicable", "manual"
@@ -215,8 +215,15 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     if broken is not None:
         result.update(status=ERROR, reason=f"{broken} was not collected: {target_errors[broken]}")
         return result
-    items = _items(control, evidence, views)
     where, check = control.compile()
+    if isinstance(where, Const) and not where.passed:
+        # the control is not part of the standard with these pack parameters (a check added in a
+        # later Pod Security Standards version than the one judged)
+        result.update(status=NOT_APPLICABLE,
+                      reason=f"not judged with these pack parameters: {where.describe()} "
+                             f"does not hold ({where.key} is {where.observed})")
+        return result
+    items = _items(control, evidence, views)
     expected = control.data.get("expected")
     hosts = _hosts(evidence, views)
     if hosts is None:

@@ -5,6 +5,8 @@ A condition is one of:
 * ``{key: JMESPATH, op: OP, value: V, value_type: T}`` — look a value up in the item and compare;
 * ``{flag: NAME, op: OP, value: V}`` — the last value of an argv flag in the item's ``flags``;
 * ``{schema: JSON_SCHEMA, key: JMESPATH?}`` — the item (or the value at ``key``) validates;
+* ``{param: NAME, op: OP, value: V, value_type: T}`` — a test on a pack parameter, decided when
+  the pack loads (a check that differs by Pod Security Standards version);
 * ``{all: [...]}``, ``{any: [...]}``, ``{not: COND}``.
 
 Every evaluation returns an :class:`Outcome` that says what was expected and what was seen, so
@@ -672,6 +674,53 @@ class Not(Node):
         return self._text
 
 
+class Const(Node):
+    """A condition on the pack's parameters (``{param: version, op: gte, value: v1.35}``): known
+    when the pack loads, so it is decided then and folded into the ``all`` / ``any`` / ``not``
+    around it; only a condition that is constant as a whole stays one (a ``where`` that is
+    constantly false makes its control not applicable)."""
+
+    def __init__(self, passed: bool, text: str, observed: Any, key: str):
+        self.passed, self.text, self.observed, self.key = passed, text, observed, key
+
+    def evaluate(self, item: dict[str, Any]) -> Outcome:
+        return Outcome(self.passed, self.text, self.observed, self.key)
+
+    def describe(self) -> str:
+        return self.text
+
+
+def _param_condition(cond: dict[str, Any], value: Any, params: dict[str, Any]) -> Const:
+    name = cond["param"]
+    if name not in params:
+        raise InputError(f"unknown parameter {name!r}")
+    try:
+        node = Compare("@", cond["op"], value, cond.get("value_type"), label=f"parameter {name}")
+        node.shown_value = value  # as written (v1.35), not as normalised ((1, 35))
+        outcome = node.evaluate(params[name])
+    except EvalError as exc:
+        raise InputError(f"parameter {name} = {params[name]!r}: {exc}") from None
+    return Const(outcome.passed, outcome.expected, params[name], f"parameter {name}")
+
+
+def _fold(kind: str, children: list[Node]) -> Node:
+    """``all`` / ``any`` of ``children`` with the constant ones (parameter conditions) folded in;
+    without constants the node is built exactly as before."""
+    consts = [c for c in children if isinstance(c, Const)]
+    if not consts:
+        return All(children) if kind == "all" else Any_(children)
+    decisive = False if kind == "all" else True  # a false child decides `all`, a true one `any`
+    for const in consts:
+        if const.passed is decisive:
+            return const
+    rest = [c for c in children if not isinstance(c, Const)]
+    if not rest:
+        return consts[-1]
+    if len(rest) == 1:
+        return rest[0]
+    return All(rest) if kind == "all" else Any_(rest)
+
+
 def _wrap(node: Node) -> str:
     text = node.describe()
     return f"({text})" if isinstance(node, (All, Any_)) else text
@@ -683,11 +732,14 @@ def compile_condition(cond: Any, params: dict[str, Any] | None = None) -> Node:
     if not isinstance(cond, dict):
         raise InputError(f"a condition must be a mapping, got {type(cond).__name__}")
     if "all" in cond:
-        return All([compile_condition(c, params) for c in cond["all"]])
+        return _fold("all", [compile_condition(c, params) for c in cond["all"]])
     if "any" in cond:
-        return Any_([compile_condition(c, params) for c in cond["any"]])
+        return _fold("any", [compile_condition(c, params) for c in cond["any"]])
     if "not" in cond:
-        return Not(compile_condition(cond["not"], params))
+        child = compile_condition(cond["not"], params)
+        if isinstance(child, Const):
+            return Const(not child.passed, f"not ({child.text})", child.observed, child.key)
+        return Not(child)
     if "schema" in cond:
         return Schema(cond["schema"], cond.get("key"))
     op = cond.get("op")
@@ -702,6 +754,8 @@ def compile_condition(cond: Any, params: dict[str, Any] | None = None) -> Node:
     if OPS[op][2].get("type") == "array" and not isinstance(value, list):
         # `in` and the set operators test membership: a scalar would fail on every item at run time
         raise InputError(f"operator {op} needs a list value, got {value!r}")
+    if "param" in cond:
+        return _param_condition(cond, value, params)
     if "flag" in cond:
         return Flag(cond["flag"], op, value, cond.get("value_type"))
     return Compare(cond["key"], op, value, cond.get("value_type"))

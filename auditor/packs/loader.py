@@ -288,6 +288,37 @@ def iter_entries(folder: str, kind: str, check: Any, digest: Any, section_ids: s
             yield raw, path, line, where, cached
 
 
+def resolve_parameters(meta: dict[str, Any], params: dict[str, Any], pack_file: str,
+                       overridden: set[str]) -> dict[str, Any]:
+    """The parameters after each one's ``accepts`` test and ``aliases`` (``latest`` -> ``v1.37``).
+
+    A value a parameter does not accept is an InputError naming the pack, the parameter and the
+    value (``--set`` when it was given there, the pack file when it is the pack's own default)."""
+    out = dict(params)
+    for name, spec in (meta.get("parameters") or {}).items():
+        value = out[name]
+        accepts = spec.get("accepts")
+        if accepts is not None and not _accepted(value, accepts):
+            where = f"--set {meta['id']}.{name}" if name in overridden else f"{pack_file}: parameter {name} default"
+            raise InputError(f"{where}: {one_line_name(value) if isinstance(value, str) else repr(value)} "
+                             f"is not accepted (expected {accepts.get('description') or accepts['pattern']})")
+        aliases = spec.get("aliases") or {}
+        if isinstance(value, str) and value in aliases:
+            out[name] = aliases[value]
+    return out
+
+
+def _accepted(value: Any, accepts: dict[str, Any]) -> bool:
+    """Whether ``value`` passes ``accepts``: a string matching its ``pattern`` (linear-time engine)."""
+    from auditor.common.linear_regex import RegexRefused, compile_linear
+
+    try:
+        pattern = compile_linear(accepts["pattern"])
+    except RegexRefused as exc:
+        raise InputError(f"parameter pattern {accepts['pattern']!r}: {exc}") from None
+    return isinstance(value, str) and pattern.search(value) is not None
+
+
 def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
     """Load, validate and compile a pack folder (or its ``pack.yaml``)."""
     folder = os.path.dirname(path) if os.path.isfile(path) else path
@@ -304,6 +335,7 @@ def load_pack(path: str, overrides: dict[str, Any] | None = None) -> Pack:
             raise InputError(f"{pack_file}: pack {meta['id']} has no parameter {name!r} "
                              f"(known: {', '.join(sorted(params)) or 'none'})")
         params[name] = value
+    params = resolve_parameters(meta, params, pack_file, set(overrides or ()))
     weights = {**DEFAULT_WEIGHTS, **(meta.get("weights") or {})}
     section_ids = {s["id"] for s in meta["sections"]}
     pack = Pack(id=meta["id"], title=meta["title"], version=meta["version"], kind=meta["kind"], path=folder,

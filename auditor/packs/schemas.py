@@ -24,8 +24,9 @@ def condition_schema() -> dict[str, Any]:
     leaf_common = {"value_type": {"enum": sorted(VALUE_TYPES)}, "note": {"type": "string"}}
     compare = {
         "type": "object",
-        "oneOf": [{"required": ["key"]}, {"required": ["flag"]}],
+        "oneOf": [{"required": ["key"]}, {"required": ["flag"]}, {"required": ["param"]}],
         "properties": {"key": {"type": "string", "minLength": 1}, "flag": {"type": "string", "minLength": 1},
+                       "param": {"type": "string", "minLength": 1},
                        "op": {"enum": sorted(OPS)}, "value": value_ref, **leaf_common},
         "required": ["op"],
         "additionalProperties": False,
@@ -74,7 +75,14 @@ def pack_schema() -> dict[str, Any]:
                         "additionalProperties": {"type": "number", "minimum": 0}},
             "parameters": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["default", "description"], "additionalProperties": False,
-                "properties": {"default": {}, "description": {"type": "string"}}}},
+                "properties": {
+                    "default": {}, "description": {"type": "string"},
+                    # the values accepted (a string matching `pattern`; `description` names them
+                    # in the error), and values that stand for another (latest -> v1.37)
+                    "accepts": {"type": "object", "required": ["type", "pattern"], "additionalProperties": False,
+                                "properties": {"type": {"const": "string"}, "pattern": {"type": "string"},
+                                               "description": {"type": "string"}}},
+                    "aliases": {"type": "object", "additionalProperties": {"type": "string"}}}}},
             "sections": {"type": "array", "minItems": 1, "items": {
                 "type": "object", "required": ["id", "title"], "additionalProperties": False,
                 "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
