@@ -162,3 +162,16 @@ def test_diff_command_writes_html_and_pdf_reports(tmp_path, capsys):
     assert f"{delta:+.1f}" in html and "Regressed (1)" in html and "cis-docker-1.6.0:5.5" in html
     assert "default-src 'none'" in html and "<script" not in html
     assert main(["diff", str(old), str(new), "--format", "docx"]) == 2
+
+
+def test_subjects_not_checked_are_not_called_failing():
+    doc = demo_results()
+    control = next(c for c in doc["controls"] if c["subjects"].get("total") and c["status"] == "fail")
+    control["status"] = "error"
+    control["subjects"] = {**control["subjects"], "error": control["subjects"]["fail"], "fail": 0}
+    total, error = control["subjects"]["total"], control["subjects"]["error"]
+    html = render_html(doc)
+    head = html[html.index(f'<h4>{control["id"]} '):]
+    head = head[:head.index("</p>")]
+    assert f"{error} not checked (error) of {total} subjects" in head
+    assert "failing" not in head

@@ -257,6 +257,15 @@ def subject_runs(rows: list[dict[str, Any]], shared: dict[str, Any], expected: A
     return list(runs.values())
 
 
+def _bad_text(failing: int, unchecked: int) -> str:
+    """What the failing / total count holds: subjects that failed, and ones that could not be checked."""
+    if unchecked and failing:
+        return f"{failing} failing and {unchecked} not checked (error) of"
+    if unchecked:
+        return f"{unchecked} not checked (error) of"
+    return f"{failing} failing of"
+
+
 def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "hosts") -> dict[str, Any]:
     status = str(control.get("status", "error"))
     subjects = control.get("subjects") or {}
@@ -266,7 +275,8 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
     for row in findings:
         row["own_extras"] = own_extras(row, shared)
     runs = subject_runs(findings, shared, control.get("expected"))
-    bad = int(subjects.get("fail", 0)) + int(subjects.get("error", 0))
+    failing, unchecked = int(subjects.get("fail", 0)), int(subjects.get("error", 0))
+    bad = failing + unchecked
     severity = str(control.get("severity", ""))
     return {
         "anchor": f"ctl-{index}", "pack": str(control.get("pack", "")), "id": str(control.get("id", "")),
@@ -278,7 +288,7 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
         "status": status, "status_label": status_label(status), "cls": status_class(status),
         "without_waivers": str(control["status_without_waivers"]) if "status_without_waivers" in control else "",
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
-        "reason": control.get("reason"), "bad": bad, "hosts_text": control_hosts_text(control, noun),
+        "reason": control.get("reason"), "bad": bad, "bad_text": _bad_text(failing, unchecked), "hosts_text": control_hosts_text(control, noun),
         "total": int(subjects.get("total", len(control.get("findings") or []))),
         "subjects": subjects, "findings": findings, "shared": shared, "runs": runs, "more": sel.more,
         "problems": sel.problems,
