@@ -308,10 +308,13 @@ def _outputs(args: argparse.Namespace, formats: Sequence[str], reports: bool) ->
     from auditor.api import Outputs
 
     return Outputs(output_dir=args.output_dir, oscal="oscal" in formats, save_evidence=args.command == "audit",
-                   html=reports and not args.no_html,
-                   pdf=reports and not (args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1"),
+                   html=reports and not args.no_html, pdf=_wants_pdf(args, reports),
                    html_subjects=getattr(args, "html_subjects", None), pdf_subjects=getattr(args, "pdf_subjects", None),
                    sign=_signing_key(args))
+
+
+def _wants_pdf(args: argparse.Namespace, reports: bool) -> bool:
+    return reports and not (args.no_pdf or os.environ.get("AUDITOR_NO_PDF") == "1")
 
 
 def _signing_key(args: argparse.Namespace) -> Any:
@@ -381,17 +384,22 @@ def _warn(message: str) -> None:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from auditor import api
-    from auditor.report.terminal import progress
 
-    formats = _formats(args.format)  # fail on a bad option before touching the system
-    judging = api.prepare(_judging(args))
-    outputs = _outputs(args, formats, reports=True)
-    if args.target is not None:
-        targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
-    else:  # the sources the options name, else (None) every source that answers
-        targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items() if getattr(args, opt, None))) or None
-    helper = api.pdf_helper(outputs)  # imports WeasyPrint on the other core while evidence is collected
+    # First of all (while this process is small, before the options are checked and the packs,
+    # waivers and baseline load): a helper that imports WeasyPrint on the other core while this
+    # process prepares and collects. A bad option only costs it its life (closed below).
+    helper = api.pdf_helper(_wants_pdf(args, reports=True))
     try:
+        from auditor.report.terminal import progress
+
+        formats = _formats(args.format)  # fail on a bad option before touching the system
+        judging = api.prepare(_judging(args))
+        outputs = _outputs(args, formats, reports=True)
+        if args.target is not None:
+            targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
+        else:  # the sources the options name, else (None) every source that answers
+            targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items()
+                                         if getattr(args, opt, None))) or None
         if args.demo:
             demo_outputs = dataclasses.replace(outputs, save_evidence=False)
             return _show(api.judge_and_write(api.load_demo(), judging, demo_outputs, "docker", progress, helper),

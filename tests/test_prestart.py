@@ -147,3 +147,39 @@ def test_a_job_larger_than_the_pipe_returns_at_once(monkeypatch):
             assert helper.result() == len(big)
         finally:
             wake.join()
+
+
+@needs_fork
+def test_audit_starts_the_helper_first_and_stops_it_on_bad_input(monkeypatch, tmp_path):
+    """`auditor audit` forks the PDF helper before it checks options and loads waivers and packs
+    (the import overlaps them too); input that fails there ends the helper with the run."""
+    from auditor import api, cli
+
+    monkeypatch.setattr(prestart, "_small_enough", lambda: True)
+    monkeypatch.delenv("AUDITOR_NO_PDF", raising=False)  # conftest.py sets it for the other tests
+    calls, helpers, pids = [], [], []
+    real_helper, real_prepare = api.pdf_helper, api.prepare
+
+    def spy_helper(outputs):
+        calls.append("helper")
+        helpers.append(real_helper(outputs))
+        pids.append(helpers[-1] and helpers[-1].pid)
+        return helpers[-1]
+
+    def spy_prepare(judging):
+        calls.append("prepare")
+        return real_prepare(judging)
+
+    monkeypatch.setattr(api, "pdf_helper", spy_helper)
+    monkeypatch.setattr(api, "prepare", spy_prepare)
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text("waivers: [{nonsense: 1}]\n")
+    code = cli.main(["audit", "--demo", "--waivers", str(waivers), "-o", str(tmp_path / "out")])
+    assert code == 2
+    assert calls == ["helper", "prepare"]
+    assert pids[0] and helpers[0].pid is None  # started, then stopped and reaped
+    with pytest.raises(ProcessLookupError):
+        os.kill(pids[0], 0)
+    assert not (tmp_path / "out").exists()
+    assert cli.main(["audit", "--demo", "--no-pdf", "--format", "nope", "-o", str(tmp_path / "out")]) == 2
+    assert calls == ["helper", "prepare", "helper"] and helpers[1] is None  # no PDF: no helper
