@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from auditor.collect.collected import Collected
+from auditor.collect.k8s_defaults import apply_pod_defaults
 
 Location = tuple[str, int]
 
@@ -156,13 +157,32 @@ def _pod_template(kind: str, obj: dict[str, Any]) -> Any:
     return template if isinstance(template, dict) else None
 
 
-def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str, Any]) -> None:
+def _container_defaults(filled: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Filled paths of a pod ("spec.X", "spec.containers[0].Y") as paths into its k8s.container
+    items: ("pod.X" paths shared by every container, {"containers[0": ["container.Y"]})."""
+    pod_level: list[str] = []
+    per_container: dict[str, list[str]] = {}
+    for path in filled:
+        if path.startswith(_CONTAINER_PATHS):
+            where, _, rest = path[5:].partition("].")
+            per_container.setdefault(where, []).append("container." + rest)
+        else:
+            pod_level.append("pod." + path[5:])
+    return pod_level, per_container
+
+
+_CONTAINER_PATHS = tuple(f"spec.{key}[" for key, _ in CONTAINER_LISTS)
+
+
+def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str, Any],
+                    filled: list[str] | None = None) -> None:
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return
     meta = pod.get("metadata")
     # One spec-without-containers dict per pod, shared by all of its containers.
     pod_rest = {k: v for k, v in spec.items() if k not in _CONTAINER_KEYS}
+    pod_level, per_container = _container_defaults(filled) if filled else ([], {})
     add = collected.targets.setdefault("k8s.container", []).append
     for key, container_type in CONTAINER_LISTS:
         containers = spec.get(key)
@@ -172,9 +192,14 @@ def _add_containers(collected: Collected, subject: dict[str, Any], pod: dict[str
             if not isinstance(container, dict):
                 continue
             cname = str(container.get("name") or f"#{index}")
-            add({"subject": {**subject, "name": f"{subject['name']}:{cname}", "container": cname},
-                 "container": container, "container_type": container_type, "pod": pod_rest,
-                 "pod_metadata": meta})
+            item = {"subject": {**subject, "name": f"{subject['name']}:{cname}", "container": cname},
+                    "container": container, "container_type": container_type, "pod": pod_rest,
+                    "pod_metadata": meta}
+            if filled:
+                own = per_container.get(f"{key}[{index}")
+                if own or pod_level:
+                    item["api_defaults"] = own + pod_level if own else pod_level
+            add(item)
 
 
 def judged_kind(kind: str) -> bool:
@@ -211,7 +236,7 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
                        cluster_name: str, version: dict[str, Any] | None = None,
                        forbidden: dict[str, str] | None = None, incomplete_kinds: dict[str, str] | None = None,
                        default_namespace: str | None = "default", placeholder_namespaces: bool = True,
-                       extra: dict[str, Any] | None = None) -> None:
+                       extra: dict[str, Any] | None = None, api_defaults: bool = False) -> None:
     """Turn Kubernetes objects into items of the k8s.* targets (docs/evidence-kubernetes.md).
 
     `objects` yields (object, (file, line) or None). Objects of kinds without a target (Services,
@@ -219,7 +244,10 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
     values here at the latest. `default_namespace` is the namespace of namespaced objects written
     without one (manifests: kubectl would apply them to the current namespace, usually
     "default"). `incomplete_kinds` (kind -> reason) marks the namespace counts derived from a kind
-    that could not be read completely as errors on every namespace item.
+    that could not be read completely as errors on every namespace item. `api_defaults`: fill
+    the API server's defaults into every pod and pod template first (manifests, which the API
+    server has not seen; auditor/collect/k8s_defaults.py), recording the filled paths on each
+    item and a summary as the source "manifests.api-defaults".
     """
     kinds: Counter[str] = Counter()
     by_kind: dict[str, list[tuple[dict[str, Any], str, str | None, dict[str, Any], Location | None]]] = {}
@@ -270,6 +298,23 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
         return {"name": name, "found": key in accounts,
                 "automount": accounts[key] if isinstance(accounts.get(key), bool) else None}
 
+    defaulted = {"objects": 0, "filled": 0, "fields": 0, "refused": 0}
+
+    def with_defaults(item: dict[str, Any], pod: dict[str, Any], kind: str) -> list[str] | None:
+        """Fill the API defaults into `pod` and note them on its item (only with api_defaults)."""
+        if not api_defaults:
+            return None
+        filled, refused = apply_pod_defaults(pod, kind)
+        defaulted["objects"] += 1
+        if refused is not None:
+            defaulted["refused"] += 1
+            item["api_defaults_skipped"] = f"not defaulted: the API server would refuse it ({refused})"
+        elif filled:
+            defaulted["filled"] += 1
+            defaulted["fields"] += len(filled)
+            item["api_defaults"] = ["object." + path for path in filled]
+        return filled
+
     for kind in ("Pod", *sorted(WORKLOAD_KINDS)):
         for obj, name, namespace, meta, where in by_kind.get(kind, ()):
             if kind == "Pod":
@@ -281,9 +326,11 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             subject = _subject(kind, name, namespace, meta, where)
             owner_field = {"kind": owner[0], "name": owner[1]} if owner else None
             if kind == "Pod":
-                pods.append({"subject": subject, "object": obj, "owner": owner_field,
-                             "service_account": service_account(obj.get("spec"), namespace)})
-                _add_containers(collected, subject, obj)
+                item = {"subject": subject, "object": obj, "owner": owner_field}
+                filled = with_defaults(item, obj, kind)
+                item["service_account"] = service_account(obj.get("spec"), namespace)
+                pods.append(item)
+                _add_containers(collected, subject, obj, filled)
                 continue
             template = _pod_template(kind, obj)
             if template is None:
@@ -295,9 +342,17 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             pod = {"apiVersion": "v1", "kind": "Pod",
                    "metadata": {**tmeta, "name": tmeta.get("name") or name, "namespace": namespace},
                    "spec": template.get("spec") if isinstance(template.get("spec"), dict) else {}}
-            pods.append({"subject": subject, "object": pod, "owner": {"kind": kind, "name": name},
-                         "service_account": service_account(pod["spec"], namespace)})
-            _add_containers(collected, subject, pod)
+            item = {"subject": subject, "object": pod, "owner": {"kind": kind, "name": name}}
+            filled = with_defaults(item, pod, kind)
+            item["service_account"] = service_account(pod["spec"], namespace)
+            pods.append(item)
+            _add_containers(collected, subject, pod, filled)
+    if api_defaults:
+        collected.source("manifests.api-defaults", "ok",
+                         f"API server defaults filled in {defaulted['filled']} of {defaulted['objects']} pods and "
+                         f"pod templates ({defaulted['fields']} fields; docs/kubernetes-defaults.md)"
+                         + (f"; {defaulted['refused']} the API server would refuse left as written"
+                            if defaulted["refused"] else ""))
 
     for kind, fact in (("NetworkPolicy", "network_policies"), ("LimitRange", "limit_ranges"),
                        ("ResourceQuota", "resource_quotas")):

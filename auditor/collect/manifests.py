@@ -472,5 +472,6 @@ def _collect(paths: list[str]) -> Collected:
             collected.source(SOURCE, "skipped", note)
         for message in errors:
             collected.error(SOURCE, message)
-    objects_to_targets(objects, collected, cluster_name="manifests", extra={"files": files_read})
+    # Manifests have not been through the API server: judge them as the objects it would store.
+    objects_to_targets(objects, collected, cluster_name="manifests", extra={"files": files_read}, api_defaults=True)
     return collected
