@@ -405,6 +405,9 @@ def prepare(judging: Judging) -> _Prepared:
                   fail_on_regression=judging.fail_on_regression)
     if judging.fail_on_regression and not judging.baseline:
         raise InputError("--fail-on-regression needs --baseline OLD.json")
+    from auditor.judging.namespace_levels import PSS_PACK, admission_defaults
+
+    admission_defaults((judging.params.get(PSS_PACK) or {}).get("admission_defaults"))  # refused before collecting
     return _Prepared(judging, gates, load_waivers(judging.waivers) if judging.waivers else None,
                      load_results(judging.baseline) if judging.baseline else None)
 
@@ -430,7 +433,14 @@ def evaluate(evidence: dict[str, Any], judging: Judging | _Prepared | None = Non
     present.discard("image.in_use")  # derived from the scans: alone it makes no Docker pack relevant
     packs, frameworks = packs_and_frameworks(selection.packs, list(j.frameworks), j.params,
                                              evidence_targets=present)
-    results = build_results(evidence, judge(evidence, packs, selection), selection, frameworks=frameworks)
+    evaluated = judge(evidence, packs, selection)
+    results = build_results(evidence, evaluated, selection, frameworks=frameworks)
+    from auditor.judging.namespace_levels import namespace_levels, relevant
+
+    if relevant(evaluated):  # each namespace at its declared Pod Security level (before waivers)
+        levels = namespace_levels(evidence, evaluated, j.params)
+        if levels is not None:
+            results["namespace_levels"] = levels
     if prepared.waiver_set is not None:  # after evaluation: evaluation itself never sees waivers
         from auditor.judging.framework_scores import refresh_frameworks
         from auditor.judging.waivers import apply_waivers, today_utc

@@ -34,6 +34,7 @@ from auditor.report.formatting import (
 )
 from auditor.report.framework_view import framework_views
 from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
+from auditor.report.namespace_view import HTML_NAMESPACES, PDF_NAMESPACES, namespace_rows
 from auditor.report.redaction_view import redaction_line
 from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
 from auditor.report.vulnerability_view import vulnerability_rows
@@ -46,7 +47,8 @@ _FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message
                   "expired_waiver"}
 _SUBJECT_KNOWN = {"type", "name", "host", "id", "path", "file", "line"}
 _TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
-              "summary", "packs", "controls", "frameworks", "waivers", "baseline", "hosts", "vulnerabilities"}
+              "summary", "packs", "controls", "frameworks", "waivers", "baseline", "hosts", "vulnerabilities",
+              "namespace_levels"}
 
 
 # Images of the vulnerability table printed in the PDF (worst first); the HTML lists up to 300.
@@ -420,4 +422,6 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "hosts": hosts_rows(results, PDF_HOSTS if pdf else None), "hosts_total": len(results.get("hosts") or []),
         "host_noun": noun,
         "vulns": vulnerability_rows(results, limit=PDF_VULN_IMAGES if pdf else 300),
+        "nslevels": namespace_rows(results, limit=PDF_NAMESPACES if pdf else HTML_NAMESPACES,
+                                   subjects=5 if pdf else 20, checks=3 if pdf else 5),
     }

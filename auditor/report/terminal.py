@@ -93,6 +93,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     lines.extend(_framework_lines(results.get("frameworks") or []))
     lines.extend(_hosts_lines(results))
     lines.extend(vulnerability_lines(results))
+    lines.extend(namespace_level_lines(results))
     failing = [c for c in results["controls"] if c["status"] in ("fail", "error")]
     failing.sort(key=lambda c: (c["status"] != "fail", SEVERITY_RANK.get(c["severity"], 9), -c["weight"]))
     if failing:
@@ -216,4 +217,47 @@ def vulnerability_lines(results: dict[str, Any], limit: int = 10) -> list[str]:
                                              "worst fixable"], tablefmt="simple", disable_numparse=True))
     if view["more"]:
         lines.append(f"... and {view['more']} more images (see the HTML report or the results JSON)")
+    return lines
+
+
+def namespace_level_lines(results: dict[str, Any], limit: int = 10) -> list[str]:
+    """Terminal lines: what each namespace's declared Pod Security levels would reject (the
+    namespaces with most rejections at enforce first), then those enforcing no level."""
+    from auditor.report.namespace_view import namespace_rows
+
+    view = namespace_rows(results, limit=limit, subjects=1, checks=2)
+    if view is None:
+        return []
+    totals = ", ".join(f"{t['mode']} {t['rejected']} in {t['namespaces']} namespaces" for t in view["totals"])
+    lines = ["", f"Namespace levels (Pod Security Admission, judged with {view['pack']} {view['pack_version']}): "
+             f"{view['total']} namespaces judged; would reject: {totals}"]
+    rows = []
+    for r in view["rows"]:
+        by_mode = {m["mode"]: m for m in r["modes"]}
+        worst = max(r["modes"], key=lambda m: m["rejected"])
+        checks = ", ".join(f"{c['id']} ({c['subjects']})" for c in worst["checks"])
+        rows.append([safe_text(r["name"], 40), *[safe_text(by_mode[m]["policy"], 22) + (" !" if any(
+            m in i["label"] for i in r["invalid"]) else "") for m in ("enforce", "audit", "warn")],
+            r["pods"] + r["workloads"], "/".join(str(by_mode[m]["rejected"]) for m in ("enforce", "audit", "warn")),
+            safe_text(checks, 70)])
+    if rows:
+        lines.append(tabulate(rows, headers=["namespace", "enforce", "audit", "warn", "pods+workloads",
+                                             "rejected e/a/w", "top failing checks"],
+                              tablefmt="simple", disable_numparse=True))
+    if view["more"]:
+        lines.append(f"... and {view['more']} more namespaces (see the HTML report or the results JSON)")
+    invalid = [f"{r['name']}: {i['label']}={i['value']!r}" for r in view["rows"] for i in r["invalid"]]
+    if invalid:
+        lines.append(safe_text("Invalid labels (!), judged as Pod Security Admission does: " + "; ".join(invalid), 400))
+    for key, label in (("not_enforcing", "No enforced level (CIS Kubernetes 5.2.1 fails them)"),
+                       ("unlabelled", "No Pod Security label at all"),
+                       ("undeclared", "Namespace object not in the evidence (labels unknown)")):
+        names = view[key]
+        if names["total"]:
+            shown = ", ".join(names["names"][:20]) + (f" and {names['total'] - 20} more" if names["total"] > 20 else "")
+            lines.append(safe_text(f"{label}: {names['total']}: {shown}", 600))
+    lines.append(safe_text(f"Defaults for modes without a label: {view['defaults']}"
+                           + ("" if view["defaults_configured"] else
+                              " (Pod Security Admission's own; the cluster's AdmissionConfiguration is not in "
+                              "the evidence)"), 300))
     return lines
