@@ -127,7 +127,13 @@ def test_each_namespace_judged_at_its_declared_level(tmp_path, capsys) -> None:
     assert {e["name"] for e in view["namespaces"]} == {"base", "strict", "warnonly", "typo"}
     assert view["defaults"]["policy"]["enforce"] == {"level": "privileged", "version": "latest"}
     assert view["defaults"]["configured"] is False
-    assert view["reused_main_run"] is True  # the main run judged the same pack at every control
+    # the main run judged latest (v1.37): reused; strict's audit-version v1.34 judged afresh
+    assert view["pack_version"] == "v1.37"
+    assert view["levels_judged"] == [
+        {"level": "baseline", "version": "v1.37", "namespaces": 1, "reused": True},
+        {"level": "restricted", "version": "v1.34", "namespaces": 1, "reused": False},
+        {"level": "restricted", "version": "v1.37", "namespaces": 3, "reused": True}]
+    assert strict["enforce"]["judged_version"] == "v1.37" and strict["audit"]["judged_version"] == "v1.34"
     assert view["totals"]["enforce"] == {"rejected": 5, "errors": 0, "namespaces_rejecting": 3}
 
     # CIS Kubernetes 5.2.1 fails exactly the namespaces the view says enforce no level
@@ -227,3 +233,35 @@ def test_no_namespaces_no_view(tmp_path) -> None:
     # the manifests collector still adds the namespace it refers to, undeclared
     assert results["namespace_levels"]["namespaces"] == []
     assert results["namespace_levels"]["undeclared"] == ["default"]
+
+
+PROBE_HOST = {"containers": [{"name": "app", "image": "nginx:1.27",
+                              "livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80}}}]}
+
+
+def test_each_namespace_judged_at_its_declared_version(tmp_path) -> None:
+    """baseline.host-probes is part of the standard from v1.34: a probe naming another host is
+    admitted at enforce-version v1.33 and rejected at v1.34 and latest; a version newer than the
+    pack knows is judged as latest (Pod Security Admission applies its newest policy)."""
+    extra = [_ns("old", {L + "enforce": "baseline", L + "enforce-version": "v1.33"}),
+             _ns("new", {L + "enforce": "baseline", L + "enforce-version": "v1.34"}),
+             _ns("future", {L + "enforce": "baseline", L + "enforce-version": "v1.99"}),
+             _pod("old", "probe", PROBE_HOST), _pod("new", "probe", PROBE_HOST), _pod("future", "probe", PROBE_HOST),
+             _pod("base", "probe", PROBE_HOST)]
+    dump = _dump(str(tmp_path / "dump.json"), extra)
+    results, _, _ = _audit(tmp_path / "latest", "--no-pdf", "--no-html", dump=dump)
+    view = results["namespace_levels"]
+    old, new, future = (_modes(view, n)["enforce"] for n in ("old", "new", "future"))
+    assert (old["judged_version"], old["rejected"], old["admitted"]) == ("v1.33", 0, 1)
+    assert _rejected(new) == {"new/probe": ["baseline.host-probes"]}
+    assert _rejected(future) == {"future/probe": ["baseline.host-probes"]}
+    assert future["judged_version"] == "v1.37" and "newer than the pack knows" in future["note"]
+    assert _rejected(_modes(view, "base")["enforce"])["base/probe"] == ["baseline.host-probes"]
+
+    # the main run at v1.33: the latest namespaces are now the ones judged afresh, alike
+    pinned, _, _ = _audit(tmp_path / "v133", "--no-pdf", "--no-html", "--set", "pod-security-standards.version=v1.33",
+                          dump=dump)
+    view133 = pinned["namespace_levels"]
+    assert view133["pack_version"] == "v1.33"
+    assert {(j["version"], j["reused"]) for j in view133["levels_judged"]} >= {("v1.33", True), ("v1.37", False)}
+    assert _without_files(view133["namespaces"]) == _without_files(view["namespaces"])

@@ -139,63 +139,54 @@ def _pod_key(subject: dict[str, Any]) -> tuple[str, str]:
 
 class _Versions:
     """The PSS pack at each version judged: the main run's, else loaded once per version with the
-    run's other parameters."""
+    run's other parameters. Versions are the pack's ``version`` parameter values after its
+    aliases (``latest`` is the newest version it knows, v1.37)."""
 
     def __init__(self, main: Pack | None, overrides: dict[str, Any]) -> None:
         self.main = main
         self.overrides = {k: v for k, v in overrides.items() if k != "version"}
         self.loaded: dict[str | None, Pack] = {}
-
-    def versioned(self) -> bool:
-        pack = self.main or self.pack(None)
-        return "version" in (pack.meta.get("parameters") or {})
+        self.base = main if main is not None else self._load(None)
+        self.spec = (self.base.meta.get("parameters") or {}).get("version")
 
     def main_version(self) -> str | None:
-        if self.main is None or not self.versioned():
-            return None
-        return str(self.main.parameters.get("version", "latest"))
+        return str(self.main.parameters.get("version")) if self.main is not None and self.spec else None
+
+    def _load(self, version: str | None) -> Pack:
+        from auditor.packs.loader import find_pack_paths, load_pack
+
+        path = find_pack_paths().get(PSS_PACK)
+        if path is None:
+            raise InputError(f"the {PSS_PACK} pack is not installed: namespace levels cannot be judged")
+        params = dict(self.overrides)
+        if version is not None:
+            params["version"] = version
+        return load_pack(path, params)
 
     def pack(self, version: str | None) -> Pack:
+        """The pack judging at ``version`` (None: the pack is not versioned, the run's as it is)."""
         if self.main is not None and (version is None or version == self.main_version()):
             return self.main
+        if version is None or (self.main is None and version == self.base.parameters.get("version")):
+            return self.base
         if version not in self.loaded:
-            from auditor.packs.loader import find_pack_paths, load_pack
-
-            path = find_pack_paths().get(PSS_PACK)
-            if path is None:
-                raise InputError(f"the {PSS_PACK} pack is not installed: namespace levels cannot be judged")
-            params = dict(self.overrides)
-            if version is not None:
-                params["version"] = version
-            self.loaded[version] = load_pack(path, params)
+            self.loaded[version] = self._load(version)
         return self.loaded[version]
 
+    def judged_version(self, label_version: str) -> tuple[str | None, str | None]:
+        """(the version parameter value judging a namespace's version, note), the value after the
+        pack's aliases; None when the pack has no version parameter."""
+        if not self.spec:
+            return None, f"the {PSS_PACK} pack judges {self.base.version} semantics only"
+        newest = str((self.spec.get("aliases") or {}).get("latest", "latest"))
+        if label_version == "latest":
+            return newest, None
+        from auditor.packs.loader import parameter_accepts
 
-def _judged_version(label_version: str, versions: _Versions) -> tuple[str | None, str | None]:
-    """(the pack's version parameter value, note) for a namespace's version."""
-    if not versions.versioned():
-        pack = versions.main or versions.pack(None)
-        return None, f"the {PSS_PACK} pack judges {pack.version} semantics only"
-    if label_version == "latest":
-        return "latest", None
-    known = _known_versions(versions)
-    if label_version in known:
-        return label_version, None
-    minor = int(label_version.split(".")[1])
-    newest = max(int(v.split(".")[1]) for v in known) if known else 0
-    if minor > newest:
-        return "latest", f"{label_version} is newer than the pack knows (v1.{newest}): judged as latest"
-    oldest = min(known, key=lambda v: int(v.split(".")[1]))
-    return oldest, f"{label_version} is older than the pack knows: judged as {oldest}"
-
-
-def _known_versions(versions: _Versions) -> list[str]:
-    pack = versions.main or versions.pack(None)
-    spec = (pack.meta.get("parameters") or {}).get("version") or {}
-    values = spec.get("values") or spec.get("enum") or []
-    if not values:
-        return [f"v1.{n}" for n in range(0, 100)]
-    return [str(v) for v in values if _VERSION.match(str(v))]
+        if parameter_accepts(self.spec, label_version):
+            return label_version, None
+        # a v1.x newer than the pack knows: Pod Security Admission applies its newest policy
+        return newest, f"{label_version} is newer than the pack knows: judged as {newest} (latest)"
 
 
 def _by_namespace(items: Any, names: set[str], subject_of: Any) -> dict[str, Pairs]:
@@ -229,7 +220,7 @@ def namespace_levels(evidence: dict[str, Any],
     main = next((p for p, _ in evaluated if p.id == PSS_PACK), None)
     main_verdicts = {c.id: v for p, verdicts in evaluated if p is main for c, v in verdicts}
     versions = _Versions(main, params.get(PSS_PACK) or {})
-    base = versions.pack(versions.main_version())
+    base = versions.base
     exempt = {str(n) for n in base.parameters.get("exempt_namespaces") or []}
     defaults = admission_defaults(base.parameters.get("admission_defaults"))
 
@@ -264,8 +255,8 @@ def namespace_levels(evidence: dict[str, Any],
             spec = entry["modes"][mode]
             if spec["level"] == "privileged":
                 continue
-            judged, note = _judged_version(spec["version"], versions)
-            spec["judged_version"] = judged or (versions.main or base).version
+            judged, note = versions.judged_version(spec["version"])
+            spec["judged_version"] = judged or base.version
             if note:
                 spec["note"] = note
             pairs.setdefault((spec["level"], judged), set()).add(name)
@@ -322,7 +313,7 @@ def namespace_levels(evidence: dict[str, Any],
             if spec["level"] == "privileged":
                 spec.update(admitted=len(subjects), rejected=0, errors=0, checks=[], subjects=[])
                 continue
-            outcomes = judged[(spec["level"], _judged_version(spec["version"], versions)[0])]
+            outcomes = judged[(spec["level"], versions.judged_version(spec["version"])[0])]
             rejected, errors, listed = 0, 0, []
             per_check: dict[str, int] = {}
             for _item, subject in subjects:
@@ -357,7 +348,7 @@ def namespace_levels(evidence: dict[str, Any],
                             if e["labelled"] and e["modes"]["enforce"]["level"] == "privileged")
     return {
         "pack": PSS_PACK,
-        "pack_version": base.version,
+        "pack_version": str(base.parameters.get("version")) if versions.spec else base.version,
         "defaults": {"policy": defaults, "configured": defaults != DEFAULT_POLICY, "note": DEFAULTS_NOTE},
         "exempt_namespaces": sorted(exempt),
         "subjects_listed": SUBJECTS_LISTED,
@@ -368,7 +359,8 @@ def namespace_levels(evidence: dict[str, Any],
         "exempt": sorted(exempt_seen),
         "totals": totals,
         "reused_main_run": fresh_runs == 0,
-        "levels_judged": [{"level": lv, "version": v or base.version, "namespaces": len(n)}
+        "levels_judged": [{"level": lv, "version": v or base.version, "namespaces": len(n),
+                           "reused": versions.pack(v) is main}
                           for (lv, v), n in sorted(pairs.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))],
     }
 

@@ -308,6 +308,13 @@ def resolve_parameters(meta: dict[str, Any], params: dict[str, Any], pack_file: 
     return out
 
 
+def parameter_accepts(spec: dict[str, Any], value: Any) -> bool:
+    """Whether a parameter (its spec in pack.yaml) accepts ``value``: its ``accepts`` test, or any
+    value when it declares none."""
+    accepts = spec.get("accepts")
+    return accepts is None or _accepted(value, accepts)
+
+
 def _accepted(value: Any, accepts: dict[str, Any]) -> bool:
     """Whether ``value`` passes ``accepts``: a string matching its ``pattern`` (linear-time engine)."""
     from auditor.common.linear_regex import RegexRefused, compile_linear
