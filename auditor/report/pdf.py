@@ -16,6 +16,7 @@ from typing import Any
 
 from auditor.report.html import ASSETS, render_diff_markup, render_report_markup
 from auditor.speed.gc_pause import paused_gc
+from auditor.speed.native_libs import import_weasyprint
 
 # base_url of the document: relative URLs in print.css (fonts/...) resolve to our assets folder.
 ASSETS_URL = "file://" + ASSETS.rstrip("/") + "/"
@@ -23,6 +24,7 @@ _MIME = {".ttf": "font/ttf", ".otf": "font/otf", ".woff": "font/woff", ".woff2":
 
 
 def _fetcher_class():  # type: ignore[no-untyped-def]
+    import_weasyprint()  # first: its library look-ups without compilers (auditor.speed.native_libs)
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class AssetsOnlyFetcher(URLFetcher):
@@ -57,7 +59,7 @@ _FONTS_RELEASED: list[bool] = []
 def _fonts() -> tuple[Any, Any]:
     """Our font faces, loaded once per process (a warm helper loads them before its job comes)."""
     if not _FONTS:
-        import weasyprint
+        weasyprint = import_weasyprint()
         from weasyprint.text.fonts import FontConfiguration
 
         from auditor.report.html import read_asset
@@ -78,6 +80,8 @@ def warm_up() -> None:
     (auditor.speed.prestart runs it in the helper, during collection: the markup alone costs
     about 0.2 s cold, 0.02 s warm for a Docker host)."""
     from auditor.report.html import read_asset
+
+    import_weasyprint()
 
     render_report_markup({}, pdf=True)  # imports the views, compiles the template
     # our stylesheet, each font face and a table: their first use costs the first report too
@@ -130,8 +134,7 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
     """Lay out our markup as PDF/A-3b with ``attachment`` embedded (fetching nothing but our fonts)."""
     import logging
 
-    import weasyprint
-
+    weasyprint = import_weasyprint()
     fetcher = _fetcher_class()()
     attached = weasyprint.Attachment(string=attachment, name=name, base_url=ASSETS_URL, url_fetcher=fetcher,
                                      description=description, relationship="Source")
