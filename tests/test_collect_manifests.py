@@ -442,3 +442,64 @@ def test_objects_no_target_judges_are_reduced_to_their_kind_as_they_are_read(tmp
     collected = collect_manifests([str(dump)])
     assert collected.targets["k8s.cluster"][0]["kinds"] == {"Event": 1, "Pod": 1}
     assert _names(collected, "k8s.pod") == {"a/p"}
+
+
+def _owned_dump() -> dict:
+    def meta(name: str, owner: tuple[str, str] | None = None, **extra) -> dict:
+        m = {"name": name, "namespace": "shop", "labels": {"app": name}, **extra}
+        if owner:
+            m["ownerReferences"] = [{"kind": owner[0], "name": owner[1], "controller": True}]
+        return m
+
+    spec = {"containers": [{"name": "c", "image": "shop:1", "env": [{"name": "TOKEN", "value": CANARY}],
+                            "securityContext": {"privileged": True}}]}
+    return {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("web-5d-x1", ("ReplicaSet", "web-5d")), "spec": spec},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": meta("web-5d", ("Deployment", "web")),
+         "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta("web"),
+         "spec": {"template": {"metadata": {"labels": {"app": "web"}}, "spec": spec}}},
+        # owned, but the owner is not in the input: judged itself, in full
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("orphan-1", ("ReplicaSet", "gone"), uid="\udcff"),
+         "spec": spec},
+        {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta("nightly-1", ("CronJob", "nightly")),
+         "spec": {"template": {"spec": spec}}},
+        # owned by a kind that is not a workload: never deferred
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("node-pod", ("Node", "n1")), "spec": spec},
+    ]}
+
+
+def test_owned_pods_and_workloads_are_held_as_text_until_their_controller_is_known(tmp_path, monkeypatch):
+    """A dump's Pods and ReplicaSets managed by a controller of the input are not held decoded
+    (deferred_unless_needed); the bundle is exactly the one of reading every object in full."""
+    from auditor.collect import manifests
+    from auditor.collect.k8s_objects import DEFERRED, counted_only, deferred_unless_needed
+
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps(_owned_dump(), indent=2))  # "\udcff" written as an escape
+    text = dump.read_text()
+    held = [deferred_unless_needed(v, text, 0, 0) for v in json.loads(text)["items"]]
+    assert [DEFERRED in h for h in held] == [True, True, False, True, True, False]
+    assert all(set(h) == {"kind", "apiVersion", "metadata", DEFERRED} and "labels" not in h["metadata"]
+               for h in held if DEFERRED in h)
+
+    def bundle() -> dict:
+        doc = build_bundle(collect_manifests([str(dump)]), root="/")
+        for key in ("collected_at", "sha256"):
+            doc["metadata"].pop(key, None)
+        doc.pop("sha256", None)
+        return doc
+
+    deferred = bundle()
+    monkeypatch.setattr(manifests, "deferred_unless_needed", lambda value, *_span: counted_only(value))
+    assert canonical_json(deferred) == canonical_json(bundle())  # the same evidence, byte for byte
+    pods = {i["subject"]["name"]: i for i in deferred["targets"]["k8s.pod"]}
+    assert set(pods) == {"shop/web", "shop/orphan-1", "shop/nightly-1", "shop/node-pod"}
+    orphan = pods["shop/orphan-1"]["object"]
+    assert orphan["metadata"]["labels"] == {"app": "orphan-1"} and orphan["metadata"]["uid"] == "\ufffd"
+    assert orphan["spec"]["containers"][0]["securityContext"] == {"privileged": True}
+    assert pods["shop/orphan-1"]["owner"] == {"kind": "ReplicaSet", "name": "gone"}
+    shop = next(i for i in deferred["targets"]["k8s.namespace"] if i["subject"]["name"] == "shop")
+    assert shop["derived"]["pods"] == 3
+    written = json.dumps(deferred)
+    assert CANARY not in written and "deferred-json" not in written

@@ -232,6 +232,50 @@ def counted_only(obj: Any) -> Any:
     return obj
 
 
+# A Pod or workload with a controller among the workload kinds (a ReplicaSet's Pods, a
+# Deployment's ReplicaSets) is judged through that controller when the controller is in the input
+# too, which is known only once every object is read. The manifests collector therefore holds such
+# an object as its JSON text beside the few metadata fields that decide it (a "deferred" object,
+# :func:`deferred_unless_needed`) and :func:`objects_to_targets` decodes it again only when its
+# controller is absent: a 10,000-pod dump's Pods and ReplicaSets are half its bytes, and as
+# decoded objects about a third of the peak memory. The marker's value is a tuple, which no JSON
+# text decodes to, so an object's own field cannot be mistaken for it.
+DEFERRED = "\0deferred-json"
+_DEFERRED_META = ("name", "generateName", "namespace", "ownerReferences")
+
+
+def deferred_unless_needed(obj: Any, text: str, start: int, end: int) -> Any:
+    """:func:`counted_only`, and a Pod or workload managed by a workload kind reduced to its kind,
+    apiVersion, the metadata that name it and its owner, and its JSON text ``text[start:end]``."""
+    obj = counted_only(obj)
+    if not isinstance(obj, dict):
+        return obj
+    kind = obj.get("kind")
+    meta = obj.get("metadata")
+    if (kind == "Pod" or kind in WORKLOAD_KINDS) and isinstance(meta, dict):
+        owner = _controller_of(meta)
+        if owner is not None and owner[0] in WORKLOAD_KINDS:
+            slim: dict[str, Any] = {"kind": kind, "metadata": {k: meta[k] for k in _DEFERRED_META if k in meta},
+                                    DEFERRED: (text[start:end],)}
+            if "apiVersion" in obj:
+                slim["apiVersion"] = obj["apiVersion"]
+            return slim
+    return obj
+
+
+def _is_deferred(obj: dict[str, Any]) -> bool:
+    return isinstance(obj.get(DEFERRED), tuple)
+
+
+def _decode_deferred(obj: dict[str, Any]) -> Any:
+    """The object a deferred one was read from, decoded again from its JSON text."""
+    from auditor.common.jsonio import SURROGATE_ESCAPE, without_lone_surrogates
+
+    (text,) = obj[DEFERRED]
+    decoded = json.loads(text)
+    return without_lone_surrogates(decoded) if SURROGATE_ESCAPE.search(text) else decoded
+
+
 def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected: Collected, *,
                        cluster_name: str, version: dict[str, Any] | None = None,
                        forbidden: dict[str, str] | None = None, incomplete_kinds: dict[str, str] | None = None,
@@ -263,6 +307,8 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             continue
         if kind == "Secret":
             strip_secret(obj)
+        elif _is_deferred(obj):  # stripped if it is ever decoded again (below)
+            pass
         elif kind == "Pod" or kind in WORKLOAD_KINDS:  # container env values never enter the bundle
             strip_env_values(kind, obj)
         else:
@@ -323,6 +369,10 @@ def objects_to_targets(objects: Iterable[tuple[Any, Location | None]], collected
             if owner is not None and (namespace, *owner) in controllers:
                 continue
             count(namespace, "workloads")
+            if _is_deferred(obj):  # its controller is not in the input: judged itself, in full
+                obj = _decode_deferred(obj)
+                strip_env_values(kind, obj)
+                meta = obj["metadata"]
             subject = _subject(kind, name, namespace, meta, where)
             owner_field = {"kind": owner[0], "name": owner[1]} if owner else None
             if kind == "Pod":

@@ -24,7 +24,7 @@ import yaml
 
 from auditor.collect.collected import Collected
 from auditor.collect.host import file_type
-from auditor.collect.k8s_objects import Location, counted_only, objects_to_targets
+from auditor.collect.k8s_objects import Location, counted_only, deferred_unless_needed, objects_to_targets
 from auditor.common.jsonio import SURROGATE_ESCAPE, without_lone_surrogates
 from auditor.common.safeyaml import (
     FastSafeLoader,
@@ -242,7 +242,8 @@ def _first_key(text: str, pos: int) -> int:
 
 def _json_array(text: str, pos: int, lines: _Lines, keep: Any = None) -> tuple[list[Any], list[int], int]:
     """Decode the array at `pos` element by element, noting the line of each element; each
-    element is passed through `keep` (when given) as soon as it is decoded."""
+    element is passed through `keep` (when given) as soon as it is decoded, with the text and the
+    element's span in it: keep(value, text, start, end)."""
     values: list[Any] = []
     value_lines: list[int] = []
     pos = _skip(text, pos + 1)
@@ -250,8 +251,9 @@ def _json_array(text: str, pos: int, lines: _Lines, keep: Any = None) -> tuple[l
         return values, value_lines, pos + 1
     while True:
         value_lines.append(lines.at(_first_key(text, pos)))
+        start = pos
         value, pos = _DECODER.raw_decode(text, pos)
-        values.append(value if keep is None else keep(value))
+        values.append(value if keep is None else keep(value, text, start, pos))
         pos = _skip(text, pos)
         if _expect(text, pos, ",]") == "]":
             return values, value_lines, pos + 1
@@ -347,7 +349,7 @@ def read_manifest_file(path: str, objects: list[tuple[Any, Location | None]], er
     documents: Any
     if text.lstrip()[:1] in ("{", "["):
         try:
-            documents = json_documents(text, keep=counted_only)  # objects no target judges: let go at once
+            documents = json_documents(text, keep=deferred_unless_needed)  # see deferred_unless_needed
         except (json.JSONDecodeError, RecursionError) as exc:
             if path.endswith(".json") or not isinstance(exc, json.JSONDecodeError):
                 is_json_error = isinstance(exc, json.JSONDecodeError)
