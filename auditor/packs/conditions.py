@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jmespath
 import jmespath.exceptions
+import jmespath.visitor
 
 from auditor.common.errors import InputError
 from auditor.common.linear_regex import RegexRefused, compile_linear, is_pattern
@@ -277,6 +278,18 @@ def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
+# One JMESPath interpreter for every search. `expression.search(item)` builds a new interpreter
+# per call, whose bound-method cache makes a reference cycle: at 43k objects that is about 100,000
+# cycles (90 MB) left for the cyclic collector, which a run pauses while it judges (gc_pause), and
+# about a tenth of the judging time. The interpreter keeps no state between searches.
+_INTERPRETER = jmespath.visitor.TreeInterpreter()
+
+
+def _search(expression: Any, item: Any) -> Any:
+    """``expression.search(item)``, with the shared interpreter."""
+    return _INTERPRETER.visit(expression.parsed, item)
+
+
 def _jmespath_false(value: Any) -> bool:
     """JMESPath's notion of false for `||`: null, false, and empty strings, lists and objects."""
     return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
@@ -411,7 +424,7 @@ class Compare(Node):
         if self._fast is not None:
             return self._fast(item)
         try:
-            return self.expr.search(item)
+            return _search(self.expr, item)
         except jmespath.exceptions.JMESPathError as exc:
             raise EvalError(f"{self.key}: {str(exc).splitlines()[0]}") from None
 
@@ -592,7 +605,7 @@ class Schema(Node):
         return None if error is None else (error.message, list(error.absolute_path), error.instance)
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
-        target = self.expr.search(item) if self.expr else item
+        target = _search(self.expr, item) if self.expr else item
         error = self.first_error(target)
         if error is None:
             return Outcome(True, self.describe(), None, self.key or "")
