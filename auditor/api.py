@@ -483,11 +483,13 @@ def run_name(evidence: dict[str, Any], label: str) -> str:
 RUN_SUFFIXES = (".results.json", ".evidence.json", ".html", ".pdf", ".oscal.json", ".attestation.json")
 
 
-def claim_run_name(directory: str, stem: str, results_bytes: bytes) -> str:
+def claim_run_name(directory: str, stem: str, results_bytes: bytes | Callable[[Any], Any]) -> str:
     """Write the run's results file (0600) under the first free name of ``stem``, ``stem-2``,
     ``stem-3``... in ``directory`` and return that name's base (path without suffix). The results
     file is linked into place exclusively, so two runs in the same second (or of the same demo
-    evidence) never share a name, and the evidence and reports follow the name it won."""
+    evidence) never share a name, and the evidence and reports follow the name it won.
+    ``results_bytes``: the bytes, or a function writing them to the file it is given (see
+    auditor.common.jsonio.write_new_file: if it raises, no file is left and no name taken)."""
     import itertools
 
     from auditor.common.jsonio import PRIVATE_MODE, write_new_file
@@ -508,15 +510,19 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
     ``helper``: a :func:`pdf_helper` started earlier; it lays out the PDF while the evidence and
     the HTML are written here (without one, or if it fails, the PDF is made in this process).
     """
-    from auditor.common.jsonio import json_bytes, write_json_atomic
+    from auditor.common.jsonio import write_json_atomic
     from auditor.evidence.bundle import save_bundle
-    from auditor.results.document import compact_results
+    from auditor.results.document import write_results_stream
     from auditor.speed.gc_pause import paused_gc
 
     os.makedirs(outputs.output_dir, exist_ok=True)
+    digest: list[str] = []
+
+    def write_results(fh: Any) -> None:  # streamed, one control at a time (results.document)
+        digest.append(write_results_stream(fh, results)[0])
+
     with paused_gc():  # each subject once, shared finding fields once per control (results.document)
-        data = json_bytes(compact_results(results))  # the reports print and attach exactly these bytes
-    base = claim_run_name(outputs.output_dir, run_name(evidence, label), data)
+        base = claim_run_name(outputs.output_dir, run_name(evidence, label), write_results)
     written = Written(results=base + ".results.json")
 
     def save_evidence() -> None:
@@ -532,8 +538,9 @@ def write_outputs(evidence: dict[str, Any], results: dict[str, Any], outputs: Ou
         limits = {k: v for k, v in (("html", outputs.html_subjects), ("pdf", outputs.pdf_subjects)) if v is not None}
         # the PDF first, so its layout (in the helper) overlaps the evidence file and the HTML
         order = sorted(wanted, key=lambda f: f != "pdf")
-        paths = write_reports(results, order, base, data, limits or None, helper=helper,
-                              results_path=written.results, meanwhile=save_evidence)
+        # the reports print the digest of the file written and the PDF attaches its bytes
+        paths = write_reports(results, order, base, None, limits or None, helper=helper,
+                              results_path=written.results, results_sha256=digest[0], meanwhile=save_evidence)
         written.reports = sorted(paths, key=lambda p: not p.endswith(".html"))  # html, then pdf, as before
     else:
         save_evidence()

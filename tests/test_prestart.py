@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -109,24 +110,50 @@ def test_pdf_laid_out_by_the_helper_attaches_the_results_file(monkeypatch, tmp_p
 
 
 @pytest.mark.parametrize("sample", ["demo", "hostile", "baseline"])
-def test_helper_markup_from_the_results_bytes_equals_the_in_memory_one(sample, tmp_path):
-    """The helper builds the PDF's markup from the results bytes it attaches: the same markup the
-    run's in-memory results give (a difference would make the helper's PDF another report)."""
+def test_helper_markup_from_the_sent_context_equals_the_in_memory_one(sample, tmp_path):
+    """The run builds the PDF's context and the helper fills its template with it after marshal
+    carried it over: the same markup as in one process (a difference would make the helper's PDF
+    another report), and a context marshal cannot carry would make the helper useless."""
+    import marshal
+
     import report_samples
 
-    from auditor.report.context import serialize_results
-    from auditor.report.html import render_report_markup
-    from auditor.results.document import expand_results
+    from auditor.report.context import build_context, serialize_results
+    from auditor.report.html import fill_report_template, render_report_markup
 
     doc = {"demo": report_samples.demo_results, "hostile": report_samples.hostile_results,
            "baseline": report_samples.baseline_results}[sample]()
     data = serialize_results(doc)
+    sha = hashlib.sha256(data).hexdigest()
     for limit in (None, 3):
         mine = render_report_markup(doc, pdf=True, results_bytes=data, results_name="r.json", subjects_limit=limit)
-        loaded = expand_results(json.loads(data))
-        theirs = render_report_markup(loaded, pdf=True, results_bytes=data, results_name="r.json",
-                                      subjects_limit=limit)
-        assert mine == theirs
+        sent = marshal.loads(marshal.dumps(build_context(doc, None, "r.json", pdf=True, subjects_limit=limit,
+                                                         results_sha256=sha)))
+        assert fill_report_template(sent, pdf=True) == mine
+        assert sha[:12].upper() in mine
+
+
+@needs_fork
+def test_the_helper_refuses_a_results_file_changed_after_it_was_written(monkeypatch, tmp_path):
+    """The PDF attaches the results file the run wrote, read back by digest: a file changed
+    between (another process, a full disk) is one line, not a PDF attaching other bytes."""
+    from report_samples import demo_results
+
+    from auditor.common.errors import InputError
+    from auditor.report.context import serialize_results
+    from auditor.report.write import write_reports
+
+    doc = demo_results()
+    data = serialize_results(doc)
+    results_path = tmp_path / "demo.results.json"
+    results_path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    results_path.write_bytes(data.replace(b"{", b"{ ", 1))  # changed after the run wrote it
+    with _helper(monkeypatch, "weasyprint", "auditor.report.pdf") as helper:
+        with pytest.raises(InputError, match="changed while the reports were written"):
+            write_reports(doc, ["pdf", "html"], str(tmp_path / "demo"), helper=helper,
+                          results_path=str(results_path), results_sha256=sha)
+    assert not (tmp_path / "demo.pdf").exists()
 
 
 @needs_fork

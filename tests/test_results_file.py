@@ -185,3 +185,78 @@ def test_an_invalid_results_file_still_gets_jsonschemas_one_line(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(InputError, match=r"bad\.results\.json: invalid results at controls/0/status: 'sort-of'"):
         load_results(str(path))
+
+
+def _big_results() -> dict:
+    """The demo results with a control failing on 6,000 distinct subjects (past INDENT_LIMIT, so
+    written compact and streamed), some listed by two controls."""
+    doc = demo_results()
+    controls = [c for c in doc["controls"] if c["findings"]]
+    for n, control in enumerate(controls[:3]):
+        control["findings"] = [{"subject": {"type": "Deployment", "name": f"ns{i % 40}/app{i}",
+                                            "namespace": f"ns{i % 40}"},
+                                "status": "fail", "expected": "false", "observed": i % 3 == 0,
+                                "where": "spec.template"}
+                               for i in range(n * 1000, n * 1000 + 4000)]
+    return doc
+
+
+@pytest.mark.parametrize("sample", ["demo", "big"])
+def test_the_streamed_file_is_the_compact_document_byte_for_byte(sample, tmp_path):
+    """write_results_stream (one control at a time) writes exactly json_bytes(compact_results),
+    with the SHA-256 and size of those bytes; the file validates and reads back as the plain form."""
+    import hashlib
+
+    from auditor.common.jsonio import INDENT_LIMIT, json_bytes
+    from auditor.results.document import write_results_stream
+
+    doc = demo_results() if sample == "demo" else _big_results()
+    plain = copy.deepcopy(doc)
+    path = tmp_path / "r.results.json"
+    with open(path, "wb") as fh:
+        sha, size = write_results_stream(fh, doc)
+    data = path.read_bytes()
+    assert data == json_bytes(compact_results(doc))
+    assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (len(data) > INDENT_LIMIT) == (sample == "big")  # the big one is written compact, in pieces
+    assert doc == plain
+    assert load_results(str(path)) == dict(plain, schema_version="1.1")  # validates, expands
+
+
+@pytest.mark.parametrize("failure", ["unencodable", "interrupted"])
+def test_a_run_whose_results_fail_part_way_leaves_no_file(failure, tmp_path, monkeypatch):
+    """The results file is streamed into a temporary file linked into place only when complete:
+    a value that cannot be written, or Ctrl-C, half-way through the controls leaves no results
+    file, no temporary file and no name taken (the next run gets the first name)."""
+    from auditor import api
+    from auditor.results import document
+
+    evidence = api.load_demo()
+    results = api.evaluate(evidence)
+    outputs = api.Outputs(output_dir=str(tmp_path), html=False, pdf=False, save_evidence=False)
+    half = len(results["controls"]) // 2
+    if failure == "unencodable":
+        bad = copy.deepcopy(results)
+        bad["controls"][half]["findings"] = [{"subject": {"type": "x", "name": "y"}, "status": "fail",
+                                              "observed": {"a", "set"}}]
+        with pytest.raises(TypeError):
+            api.write_outputs(evidence, bad, outputs, "docker")
+    else:
+        calls = []
+        real = document._compact_control
+
+        def interrupted(control, index):
+            calls.append(1)
+            if len(calls) > half:
+                raise KeyboardInterrupt
+            return real(control, index)
+
+        monkeypatch.setattr(document, "_compact_control", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            api.write_outputs(evidence, results, outputs, "docker")
+        monkeypatch.undo()
+        assert len(calls) == half + 1  # it stopped part-way, some controls written
+    assert list(tmp_path.iterdir()) == []
+    written = api.write_outputs(evidence, results, outputs, "docker")
+    assert written.results == str(tmp_path / api.run_name(evidence, "docker")) + ".results.json"
+    assert load_results(written.results)["summary"] == results["summary"]

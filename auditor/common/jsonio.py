@@ -3,13 +3,14 @@ chunked encoding (for hashing and writing large documents) and atomic writes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from auditor.common.errors import InputError
@@ -177,23 +178,37 @@ def json_bytes(doc: Any) -> bytes:
     return data + b"\n"
 
 
+def write_json_stream(fh: Any, doc: Any, chunks: Iterable[str] | None = None) -> tuple[str, int]:
+    """Write the bytes of :func:`json_bytes` for ``doc`` to the binary file ``fh`` in pieces
+    (json_chunks), so a large document is never one string and one bytes copy beside the objects
+    it encodes; returns the SHA-256 (hex) and the size of what was written. ``fh`` must be
+    seekable (a small document is rewritten indented, as json_bytes indents it).
+
+    ``chunks``: the compact text in pieces, when the caller makes them (then ``doc`` may be a
+    function giving the document, called only to indent a small one)."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in json_chunks(doc) if chunks is None else chunks:
+        data = json_escape_controls(chunk).encode("utf-8")
+        digest.update(data)
+        size += len(data)
+        fh.write(data)
+    if size <= INDENT_LIMIT:  # small: indented for people after all
+        fh.seek(0)
+        fh.truncate()
+        whole = doc() if chunks is not None and callable(doc) else doc
+        data = json_escape_controls(json.dumps(whole, ensure_ascii=False, indent=1)).encode("utf-8")
+        fh.write(data)
+        digest, size = hashlib.sha256(data), len(data)
+    fh.write(b"\n")
+    digest.update(b"\n")
+    return digest.hexdigest(), size + 1
+
+
 def write_json_atomic(path: str, doc: Any, mode: int | None = None) -> None:
     """Write JSON so the file is either complete or absent (temp file + rename): the text of
-    :func:`json_text`, written in pieces (json_chunks), so a large document is never held twice.
-    ``mode``: the file's permissions (default: as the umask says)."""
-    def write(fh: Any) -> None:
-        size = 0
-        for chunk in json_chunks(doc):
-            data = json_escape_controls(chunk).encode("utf-8")
-            size += len(data)
-            fh.write(data)
-        if size <= INDENT_LIMIT:  # small: indented for people after all
-            fh.seek(0)
-            fh.truncate()
-            fh.write(json_escape_controls(json.dumps(doc, ensure_ascii=False, indent=1)).encode("utf-8"))
-        fh.write(b"\n")
-
-    _write_atomic(path, write, mode)
+    :func:`json_text`, written in pieces (:func:`write_json_stream`), so a large document is
+    never held twice. ``mode``: the file's permissions (default: as the umask says)."""
+    _write_atomic(path, lambda fh: write_json_stream(fh, doc), mode)
 
 
 def write_text_atomic(path: str, text: str | bytes, mode: int | None = None) -> None:
@@ -232,20 +247,23 @@ def _write_atomic(path: str, write: Any, mode: int | None = None) -> None:
         raise
 
 
-def write_new_file(candidates: Iterator[str] | Any, data: bytes, mode: int | None = None,
+def write_new_file(candidates: Iterator[str] | Any, data: bytes | Callable[[Any], Any], mode: int | None = None,
                    tries: int = 10_000) -> str:
     """Write ``data`` under the first of ``candidates`` (paths in one folder) that no file holds
     yet, atomically and exclusively: the complete temporary file is hard-linked into place, which
     fails if the name exists, so two runs never take one name and nobody sees a partial file.
+    ``data`` is bytes, or a function that writes the file's content to the binary file it is given
+    (it may be called once; if it raises, the temporary file is removed and nothing is claimed).
     Returns the path written. Where hard links are refused, an exclusive create claims the name
     and a rename fills it."""
     tmp = None
+    write = data if callable(data) else (lambda fh: fh.write(data))
     try:
         for n, path in enumerate(candidates):
             if n >= tries:
                 break
             if tmp is None:
-                tmp = _temp_file(os.path.dirname(os.path.abspath(path)) or ".", lambda fh: fh.write(data), mode)
+                tmp = _temp_file(os.path.dirname(os.path.abspath(path)) or ".", write, mode)
             try:
                 os.link(tmp, path)
             except FileExistsError:

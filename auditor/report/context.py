@@ -343,15 +343,21 @@ def _target_label(results: dict[str, Any]) -> str:
 
 def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
                   results_name: str = "results.json", pdf: bool = False,
-                  subjects_limit: int | None = None) -> dict[str, Any]:
-    """Everything the report template shows, computed once from the results document.
+                  subjects_limit: int | None = None, results_sha256: str | None = None) -> dict[str, Any]:
+    """Everything the report template shows, computed once from the results document: plain
+    data (marshal sends it to the PDF helper as it is).
 
     ``subjects_limit``: failing subjects listed per control (default 50 in the HTML, 20 in the
     PDF); the others are counted, with a pointer to the results file that holds them all.
+    ``results_sha256``: the SHA-256 of the results file's bytes, when the caller knows it (else
+    computed from ``results_bytes``, or from the document as auditor writes it).
     """
     limit = subjects_limit if subjects_limit is not None else (PDF_SUBJECTS if pdf else HTML_SUBJECTS)
-    data = results_bytes if results_bytes is not None else serialize_results(results)
-    results_sha = hashlib.sha256(data).hexdigest()
+    if results_sha256 is not None:
+        results_sha = results_sha256
+    else:
+        data = results_bytes if results_bytes is not None else serialize_results(results)
+        results_sha = hashlib.sha256(data).hexdigest()
     evidence = results.get("evidence") or {}
     summary = results.get("summary") or {}
     packs = [p for p in results.get("packs", []) if isinstance(p, dict)]

@@ -43,16 +43,23 @@ def report_environment(pdf: bool):  # type: ignore[no-untyped-def]
 
 
 def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: bytes | None = None,
-                         results_name: str = "results.json", subjects_limit: int | None = None) -> str:
+                         results_name: str = "results.json", subjects_limit: int | None = None,
+                         results_sha256: str | None = None) -> str:
     """The report template filled for the browser (pdf=False) or for WeasyPrint (pdf=True).
 
     ``subjects_limit``: failing subjects listed per control (default: auditor.report.subjects_view).
+    ``results_sha256``: see auditor.report.context.build_context.
     """
-    import markupsafe
-
     from auditor.report.context import build_context
 
-    context = build_context(results, results_bytes, results_name, pdf=pdf, subjects_limit=subjects_limit)
+    return fill_report_template(build_context(results, results_bytes, results_name, pdf=pdf,
+                                              subjects_limit=subjects_limit, results_sha256=results_sha256), pdf)
+
+
+def fill_report_template(context: dict[str, Any], pdf: bool) -> str:
+    """The report template filled with a context of auditor.report.context.build_context."""
+    import markupsafe
+
     css = read_asset("report.css") + ("\n" + read_asset("print.css") if pdf else "")
     script = "" if pdf else read_asset("filter.js")
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
@@ -63,11 +70,12 @@ def render_report_markup(results: dict[str, Any], *, pdf: bool, results_bytes: b
 
 
 def render_html(results: dict[str, Any], *, results_bytes: bytes | None = None,
-                results_name: str = "results.json", subjects_limit: int | None = None) -> str:
+                results_name: str = "results.json", subjects_limit: int | None = None,
+                results_sha256: str | None = None) -> str:
     """The HTML report of a results document, as one self-contained page (``subjects_limit``
     failing subjects listed per control, 50 by default)."""
     return render_report_markup(results, pdf=False, results_bytes=results_bytes, results_name=results_name,
-                                subjects_limit=subjects_limit)
+                                subjects_limit=subjects_limit, results_sha256=results_sha256)
 
 
 def render_diff_markup(diff: dict[str, Any], *, pdf: bool, diff_bytes: bytes | None = None,

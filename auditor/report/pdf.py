@@ -162,21 +162,22 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
 RESULTS_DESCRIPTION = "auditor results document (JSON): every control and finding"
 
 
-def write_pdf_of_results(data: bytes, results_name: str, subjects_limit: int | None, out_path: str) -> str:
-    """The job a prestarted helper does (auditor.report.write): the PDF of the results document
-    whose bytes (as written to the results file) are ``data``, written atomically to ``out_path``.
-    The helper builds the markup itself with its warm template, from the very bytes it attaches."""
-    import json
-
+def write_pdf_of_context(context: dict[str, Any], results_path: str, results_sha256: str, dated: bool,
+                         out_path: str) -> str:
+    """The job a prestarted helper does (auditor.report.write): the PDF of a report context
+    (auditor.report.context.build_context, made by the run from its results) laid out with the
+    helper's warm template and fonts, attaching the results file ``results_path`` (InputError
+    unless its bytes still have ``results_sha256``), written atomically to ``out_path``. The run
+    builds the context (a few hundred kilobytes), so this process never holds the results.
+    ``dated``: the results have a generation time (the PDF's metadata carry it)."""
     from auditor.common.jsonio import write_text_atomic
-    from auditor.results.document import expand_results
+    from auditor.report.html import fill_report_template
+    from auditor.report.write import read_results_file
 
-    results = expand_results(json.loads(data))
-    markup = render_report_markup(results, pdf=True, results_bytes=data, results_name=results_name,
-                                  subjects_limit=subjects_limit)
-    dated = bool(results.get("generated_at"))
-    del results  # the layout holds the markup only
-    write_text_atomic(out_path, _layout_pdf(markup, data, results_name, RESULTS_DESCRIPTION, dated, None))
+    markup = fill_report_template(context, pdf=True)
+    data = read_results_file(results_path, results_sha256)
+    write_text_atomic(out_path, _layout_pdf(markup, data, str(context["results_name"]), RESULTS_DESCRIPTION,
+                                            dated, None))
     return out_path
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from auditor.common.errors import InputError
 from auditor.common.jsonio import PRIVATE_MODE, write_text_atomic
 from auditor.common.text import replace_controls
 
@@ -20,28 +22,48 @@ def write_file_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     write_text_atomic(path, data, mode)
 
 
-def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, results_name: str,
-                  limits: dict[str, int] | None = None) -> bytes:
+def read_results_file(path: str, sha256: str) -> bytes:
+    """The bytes of the results file a run wrote, checked against the SHA-256 it wrote them with
+    (the reports print that digest and the PDF attaches these bytes): InputError if it changed."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the results file back for the reports: {exc.strerror}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InputError(f"{path}: the results file changed while the reports were written")
+    return data
+
+
+def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes | Callable[[], bytes], results_name: str,
+                  limits: dict[str, int] | None = None, results_sha256: str | None = None) -> bytes:
     """One report format as bytes (renderers are imported only when asked for).
 
     ``limits`` maps "html" / "pdf" to the failing subjects listed per control (defaults otherwise).
+    ``results_bytes``: the results file's bytes, or a function giving them (called only by the
+    formats that embed them: the PDF attaches them, json is them); ``results_sha256`` their
+    digest when known (the HTML then never needs the bytes).
     """
     limits = limits or {}
+
+    def data() -> bytes:
+        return results_bytes() if callable(results_bytes) else results_bytes
+
     if fmt == "html":
         from auditor.report.html import render_html
 
-        html = render_html(results, results_bytes=results_bytes, results_name=results_name,
-                           subjects_limit=limits.get("html"))
+        html = render_html(results, results_bytes=None if results_sha256 else data(), results_name=results_name,
+                           subjects_limit=limits.get("html"), results_sha256=results_sha256)
         # Control characters (NUL, ESC...) from evidence text: escaped markup cannot carry them, so
         # they are shown as U+FFFD as a browser would (NUL) instead of reaching a terminal.
         return replace_controls(html).encode("utf-8")
     if fmt == "pdf":
         from auditor.report.pdf import render_pdf
 
-        return render_pdf(results, results_bytes=results_bytes, results_name=results_name,
+        return render_pdf(results, results_bytes=data(), results_name=results_name,
                           subjects_limit=limits.get("pdf"))
     if fmt == "json":
-        return results_bytes
+        return data()
     if fmt == "junit":
         from auditor.report.junit import render_junit
 
@@ -65,32 +87,49 @@ def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes, resul
 
 def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
                   results_bytes: bytes | None = None, limits: dict[str, int] | None = None, *,
-                  helper: Any = None, results_path: str | None = None,
+                  helper: Any = None, results_path: str | None = None, results_sha256: str | None = None,
                   meanwhile: Callable[[], None] | None = None) -> list[str]:
     """Write ``base`` + extension for each format; returns the paths written.
 
     ``limits``: failing subjects listed per control, by format ("html", "pdf"), as render_report.
     ``results_bytes`` are the bytes of the results file the reports describe (their sha256 is
     printed in the HTML and PDF, and the PDF attaches them); by default the document as auditor
-    writes it.
+    writes it. A run that streamed its results file to ``results_path`` passes that path and the
+    file's ``results_sha256`` instead: the bytes are then read back only where a format embeds
+    them (read_results_file), and never held beside the results for the HTML.
 
     ``helper`` (an auditor.speed.prestart.Helper that imported WeasyPrint, with ``results_path``
-    the results file holding ``results_bytes``): the helper gets the results bytes, builds the
-    PDF's markup with its warm template and lays it out while the other formats are written here;
-    if the helper fails, the PDF is made here.
+    the results file): this process builds the PDF's context (a few hundred kilobytes, from the
+    results it holds), the helper fills its warm template, attaches the results file and lays it
+    out while the other formats are written here; if the helper fails, the PDF is made here.
     ``meanwhile`` is called once the PDF is handed over (or would have been), before the other
     formats: work of the caller that can overlap the layout (it runs even if the handing fails).
     """
-    from auditor.report.context import serialize_results
     from auditor.report.terminal import progress
 
-    data = results_bytes if results_bytes is not None else serialize_results(results)
+    streamed = results_bytes is None and results_path is not None and results_sha256 is not None
+    if streamed:
+        sha = results_sha256
+
+        def data() -> bytes:
+            return read_results_file(str(results_path), str(sha))
+    else:
+        if results_bytes is None:
+            from auditor.report.context import serialize_results
+
+            results_bytes = serialize_results(results)
+        sha = hashlib.sha256(results_bytes).hexdigest()
+        kept = results_bytes
+
+        def data() -> bytes:
+            return kept
+
     name = os.path.basename(base) + EXTENSIONS["json"]
     limits = limits or {}
     pdf_path = base + EXTENSIONS["pdf"]
     try:
         handed = "pdf" in formats and helper is not None and results_path is not None and \
-            _hand_pdf(helper, data, name, limits, pdf_path)
+            _hand_pdf(helper, results, name, limits, str(results_path), str(sha), pdf_path)
     finally:
         if meanwhile is not None:
             meanwhile()
@@ -102,11 +141,11 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
             continue
         if fmt == "json" and os.path.exists(path):
             with open(path, "rb") as fh:
-                if fh.read() == data:  # `auditor report x.results.json --format json -o same-dir`
+                if fh.read() == data():  # `auditor report x.results.json --format json -o same-dir`
                     written.append(path)
                     continue
         with progress(f"rendering {fmt.upper()}"):  # a results file (json) is private, as the run's own
-            write_file_atomic(path, render_report(results, fmt, data, name, limits),
+            write_file_atomic(path, render_report(results, fmt, data, name, limits, sha),
                               PRIVATE_MODE if fmt == "json" else None)
         written.append(path)
     if handed:
@@ -116,17 +155,21 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
             try:
                 helper.result()
             except HelperFailed:  # the helper could not: the PDF is made here (same result, same errors)
-                write_file_atomic(pdf_path, render_report(results, "pdf", data, name, limits))
+                write_file_atomic(pdf_path, render_report(results, "pdf", data, name, limits, sha))
     return written
 
 
-def _hand_pdf(helper: Any, data: bytes, name: str, limits: dict[str, int], pdf_path: str) -> bool:
-    """Send the PDF of the results ``data`` to ``helper`` (it builds the markup with its warm
-    template and lays it out); False when the helper cannot take it."""
+def _hand_pdf(helper: Any, results: dict[str, Any], name: str, limits: dict[str, int], results_path: str,
+              sha256: str, pdf_path: str) -> bool:
+    """Send the PDF of ``results`` to ``helper``: its context, built here, and the results file it
+    attaches (checked against ``sha256`` there); False when the helper cannot take it."""
     if not helper.started:
         return False
-    # the results bytes themselves, not the file's path: the PDF attaches what this run wrote
-    return bool(helper.submit("auditor.report.pdf.write_pdf_of_results", data, name, limits.get("pdf"), pdf_path))
+    from auditor.report.context import build_context
+
+    context = build_context(results, None, name, pdf=True, subjects_limit=limits.get("pdf"), results_sha256=sha256)
+    return bool(helper.submit("auditor.report.pdf.write_pdf_of_context", context, results_path, sha256,
+                              bool(results.get("generated_at")), pdf_path))
 
 
 DIFF_FORMATS = ("html", "pdf")
