@@ -339,9 +339,9 @@ def compact_results_chunks(doc: dict[str, Any]) -> Iterator[str]:
         return
     table, index = _subject_table(doc)
     yield "{"
-    for key, value in _compact_head(doc, table).items():
+    for key, value in _compact_head(doc, table).items():  # lists opened (the subjects table), items whole
         yield json.dumps(key, ensure_ascii=False) + ":"
-        yield from json_chunks(value, depth=2)
+        yield from json_chunks(value, depth=1)
         yield ","
     yield '"controls":['
     for n, control in enumerate(doc.get("controls", [])):
