@@ -233,6 +233,14 @@ def _string_matters(text: str) -> bool:
     return known
 
 
+# Dicts the fast pass found nothing in, by id, during one redact_targets (the dicts themselves are
+# kept too, so no id is reused meanwhile): items share dicts (a Kubernetes container item holds
+# its pod's container dicts, a workload's pod the template's), each is looked at once. Only dicts
+# of a few keys or more, where a look costs more than the lookup.
+_CLEAN: dict[int, Any] | None = None
+_CLEAN_MIN_KEYS = 4
+
+
 def _needs(obj: Any) -> bool:
     """Whether any rule could change `obj` (or it holds a collector's redaction to count): the
     fast pass, with no path kept and nothing copied; only what it says yes to is walked."""
@@ -240,26 +248,39 @@ def _needs(obj: Any) -> bool:
     if kind is str:
         return _string_matters(obj)
     if kind is dict:
-        if ("value" in obj and "name" in obj) or (
-                obj.get("kind") in _VALUE_KINDS and any(k in obj for k in _VALUE_KINDS[obj["kind"]])):
-            return True
-        for key, value in obj.items():
-            if _KEYS.get(key, True) and _key_matters(key):
+        clean = _CLEAN
+        if clean is not None and len(obj) >= _CLEAN_MIN_KEYS:
+            if id(obj) in clean:
+                return False
+            if _dict_needs(obj):
                 return True
-            kind = type(value)
-            if kind is str:
-                if _STRINGS.get(value, True) and _string_matters(value):
-                    return True
-            elif kind is list and key in _ENV_KEYS and any(type(e) is str and "=" in e for e in value):
-                return True  # NAME=value: the value goes
-            elif (kind is dict or kind is list) and _needs(value):
-                return True
-        return False
+            clean[id(obj)] = obj
+            return False
+        return _dict_needs(obj)
     if kind is list:
         for value in obj:
             if _needs(value):
                 return True
         return False
+    return False
+
+
+def _dict_needs(obj: dict[Any, Any]) -> bool:
+    """:func:`_needs` of a dict."""
+    if ("value" in obj and "name" in obj) or (
+            obj.get("kind") in _VALUE_KINDS and any(k in obj for k in _VALUE_KINDS[obj["kind"]])):
+        return True
+    for key, value in obj.items():
+        if _KEYS.get(key, True) and _key_matters(key):
+            return True
+        kind = type(value)
+        if kind is str:
+            if _STRINGS.get(value, True) and _string_matters(value):
+                return True
+        elif kind is list and key in _ENV_KEYS and any(type(e) is str and "=" in e for e in value):
+            return True  # NAME=value: the value goes
+        elif (kind is dict or kind is list) and _needs(value):
+            return True
     return False
 
 
@@ -276,19 +297,24 @@ def redact_targets(targets: dict[str, list[Any]]) -> dict[str, int]:
     """Redact every item of every target in place; return redaction counts by "target:path".
 
     Each redacted item gets `redacted`: the sorted field paths that lost a value."""
+    global _CLEAN
     counts: dict[str, int] = {}
-    for target, items in targets.items():
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                continue
-            new, found = redact_item(item)
-            if found:
-                paths = sorted(set(found) | set(new.get("redacted") or ()))
-                new["redacted"] = paths
-                for path in found:
-                    name = f"{target}:{path}"
-                    counts[name] = counts.get(name, 0) + 1
-            items[index] = new
+    _CLEAN = {}
+    try:
+        for target, items in targets.items():
+            for index, item in enumerate(items):
+                if not isinstance(item, dict):
+                    continue
+                new, found = redact_item(item)
+                if found:
+                    paths = sorted(set(found) | set(new.get("redacted") or ()))
+                    new["redacted"] = paths
+                    for path in found:
+                        name = f"{target}:{path}"
+                        counts[name] = counts.get(name, 0) + 1
+                items[index] = new
+    finally:
+        _CLEAN = None
     return counts
 
 

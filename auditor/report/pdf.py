@@ -172,7 +172,7 @@ def write_pdf_of_context(context: dict[str, Any], results_path: str, results_sha
     ``dated``: the results have a generation time (the PDF's metadata carry it)."""
     from auditor.common.jsonio import write_text_atomic
     from auditor.report.html import fill_report_template
-    from auditor.report.write import read_results_file
+    from auditor.results.document import read_results_file
 
     markup = fill_report_template(context, pdf=True)
     data = read_results_file(results_path, results_sha256)

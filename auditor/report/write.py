@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from auditor.common.errors import InputError
 from auditor.common.jsonio import PRIVATE_MODE, write_text_atomic
 from auditor.common.text import replace_controls
+from auditor.results.document import read_results_file
 
 REPORT_FORMATS = ("html", "pdf", "json", "junit", "sarif", "csv", "oscal")
 EXTENSIONS = {"html": ".html", "pdf": ".pdf", "json": ".results.json", "junit": ".junit.xml", "sarif": ".sarif",
@@ -20,19 +20,6 @@ def write_file_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     """Write bytes so the file is either complete or absent (temp file + rename); ``mode`` by
     default as the umask says (reports are meant to be shared as the user's umask allows)."""
     write_text_atomic(path, data, mode)
-
-
-def read_results_file(path: str, sha256: str) -> bytes:
-    """The bytes of the results file a run wrote, checked against the SHA-256 it wrote them with
-    (the reports print that digest and the PDF attaches these bytes): InputError if it changed."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the results file back for the reports: {exc.strerror}") from None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise InputError(f"{path}: the results file changed while the reports were written")
-    return data
 
 
 def render_report(results: dict[str, Any], fmt: str, results_bytes: bytes | Callable[[], bytes], results_name: str,
@@ -96,7 +83,7 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     printed in the HTML and PDF, and the PDF attaches them); by default the document as auditor
     writes it. A run that streamed its results file to ``results_path`` passes that path and the
     file's ``results_sha256`` instead: the bytes are then read back only where a format embeds
-    them (read_results_file), and never held beside the results for the HTML.
+    them (auditor.results.document.read_results_file), and never held beside the results for the HTML.
 
     ``helper`` (an auditor.speed.prestart.Helper that imported WeasyPrint, with ``results_path``
     the results file): this process builds the PDF's context (a few hundred kilobytes, from the

@@ -240,6 +240,21 @@ def load_results(path: str) -> dict[str, Any]:
     return doc
 
 
+def read_results_file(path: str, sha256: str) -> bytes:
+    """The bytes of the results file a run wrote, checked against the SHA-256 it wrote them with
+    (the reports print that digest and the PDF attaches these bytes): InputError if it changed."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the results file back for the reports: {exc.strerror}") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise InputError(f"{path}: the results file changed while the reports were written")
+    return data
+
+
 def _check_compact_parts(doc: dict[str, Any], source: str) -> None:
     """The 1.1 parts (subjects table, finding_defaults) checked against the schema before they are
     expanded away (the plain document is checked after)."""
