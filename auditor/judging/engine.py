@@ -226,12 +226,12 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     items = _items(control, evidence, views)
     expected = control.data.get("expected")
     hosts = _hosts(evidence, views)
-    if hosts is None:
-        findings = [f for f in (_judge(where, check, expected, view, subject) for view, subject in items)
-                    if f is not None]
+    if hosts is None:  # judged in subject order: the findings come out sorted
+        findings = [f for f in (_judge(where, check, expected, view, subject)
+                                for view, subject in _sorted_items(control, items, views)) if f is not None]
     else:
         findings = _judge_hosts(control, hosts, where, check, expected, items)
-    findings.sort(key=_subject_key)
+        findings.sort(key=_subject_key)
     counts = {PASS: 0, FAIL: 0, ERROR: 0}
     for finding in findings:
         counts[finding["status"]] += 1
@@ -321,6 +321,17 @@ def _items(control: Control, evidence: dict[str, Any], views: dict[str, Any]) ->
         if name not in views:
             views[name] = _views(evidence, name)
     return [pair for name in control.target_names for pair in views[name]]
+
+
+def _sorted_items(control: Control, items: list[Any], views: dict[str, Any]) -> list[Any]:
+    """``items`` (of :func:`_items`) stably sorted by subject, once per set of targets: judging
+    them in this order gives the findings in the order sorting them by subject gives (a stable
+    sort of a subsequence is the subsequence of the stable sort), without sorting each
+    control's findings (at 43k objects, 378,000 findings sorted over 170 controls)."""
+    key = ("sorted items", *control.target_names)
+    if key not in views:
+        views[key] = sorted(items, key=lambda pair: _subject_key({"subject": pair[1]}))
+    return views[key]
 
 
 def _cost(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> int:
