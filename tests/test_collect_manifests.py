@@ -503,3 +503,18 @@ def test_owned_pods_and_workloads_are_held_as_text_until_their_controller_is_kno
     assert shop["derived"]["pods"] == 3
     written = json.dumps(deferred)
     assert CANARY not in written and "deferred-json" not in written
+
+
+def test_alike_pods_share_one_list_of_filled_defaults(tmp_path):
+    """The API defaults filled into alike pods are listed once and shared by their items (at 43k
+    objects 15,000 items hold a few dozen distinct lists), with the values each item would have."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "c", "image": "i:1"}]}}
+    dump = tmp_path / "pods.json"
+    dump.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {**pod, "metadata": {"name": f"p{n}", "namespace": "a"}} for n in range(3)]}))
+    targets = collect_manifests([str(dump)]).targets
+    for target in ("k8s.pod", "k8s.container"):
+        lists = [item["api_defaults"] for item in targets[target]]
+        assert len(lists) == 3 and lists[0] and all(paths is lists[0] for paths in lists)
+    assert "object.spec.dnsPolicy" in targets["k8s.pod"][0]["api_defaults"]
+    assert "container.imagePullPolicy" in targets["k8s.container"][0]["api_defaults"]
