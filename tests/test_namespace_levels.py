@@ -205,15 +205,15 @@ def test_bad_admission_defaults_refused_before_collecting(tmp_path, capsys, valu
 
 
 def test_many_rejections_are_counted_and_the_first_listed(tmp_path) -> None:
-    """Proportionate at scale: 45 rejected pods in one namespace, 20 listed in the results and the
-    HTML, 5 in the PDF, every one counted."""
+    """Proportionate at scale: 45 rejected pods in one namespace, 10 listed in the results and the
+    HTML, 3 in the PDF, every one counted."""
     extra = [_ns("busy", {L + "enforce": "baseline"})] + [_pod("busy", f"p{i:02d}", PRIVILEGED) for i in range(45)]
     results, results_file, _ = _audit(tmp_path, "--no-pdf", dump=_dump(str(tmp_path / "dump.json"), extra))
     busy = _modes(results["namespace_levels"], "busy")["enforce"]
-    assert (busy["rejected"], busy["admitted"], len(busy["subjects"])) == (45, 0, 20)
+    assert (busy["rejected"], busy["admitted"], len(busy["subjects"])) == (45, 0, 10)
     assert results["namespace_levels"]["namespaces"][0]["name"] == "busy"  # most rejections first
     html = open(results_file.replace(".results.json", ".html"), encoding="utf-8").read()
-    assert "… 25 more (the results file lists the first 20)" in html
+    assert "… 35 more (the results file lists the first 10)" in html
     from auditor.report.pdf import render_pdf
 
     pdf = tmp_path / "report.pdf"
@@ -221,7 +221,7 @@ def test_many_rejections_are_counted_and_the_first_listed(tmp_path) -> None:
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     chapter = text[text.index("Namespace levels\n", text.index("Namespace levels") + 1):]
     assert "busy" in chapter and "baseline.privileged (45)" in chapter
-    assert "… 40 more" in chapter  # the PDF lists 5
+    assert "busy/p00, busy/p01, busy/p02 … 42 more" in chapter  # the PDF lists 3, one row per namespace
     assert "No enforced level (CIS Kubernetes 5.2.1 fails them) (2)" in chapter
     pdf.unlink()
 

@@ -6,8 +6,9 @@ namespaces' ``pod-security.kubernetes.io/<mode>`` and ``<mode>-version`` labels 
 Pod Security Admission resolves them, and for each distinct (level, version) declared, the pods
 and workload templates of those namespaces are judged with the Pod Security Standards pack at
 that version (its ``version`` parameter) and level (baseline: the baseline section; restricted:
-every check). Verdicts the main run already reached (same pack version, control evaluated) are
-reused, so only the namespaces and versions the main run did not judge cost anything.
+every check). Verdicts the main run already reached are reused: every check at the main run's
+version, and at other versions every check whose conditions do not read the version; only the
+rest is evaluated, on the pods of those namespaces alone.
 
 How labels resolve (Pod Security Admission, k8s.io/pod-security-admission/api):
 
@@ -38,7 +39,7 @@ MODES = ("enforce", "audit", "warn")
 LEVELS = ("privileged", "baseline", "restricted")
 LABEL = "pod-security.kubernetes.io/"
 # Subjects listed per namespace and mode (the others are counted): proportionate on a 43k-object dump.
-SUBJECTS_LISTED = 20
+SUBJECTS_LISTED = 10
 _VERSION = re.compile(r"^v1\.(0|[1-9][0-9]*)$")
 DEFAULT_POLICY = {mode: {"level": "privileged", "version": "latest"} for mode in MODES}
 DEFAULTS_NOTE = (
@@ -189,6 +190,13 @@ class _Versions:
         return newest, f"{label_version} is newer than the pack knows: judged as {newest} (latest)"
 
 
+def _reads_version(value: Any) -> bool:
+    """Whether a control's conditions read the version parameter ({param: version} anywhere)."""
+    if isinstance(value, dict):
+        return value.get("param") == "version" or any(_reads_version(v) for v in value.values())
+    return isinstance(value, list) and any(_reads_version(v) for v in value)
+
+
 def _by_namespace(items: Any, names: set[str], subject_of: Any) -> dict[str, Pairs]:
     """(item, finding subject) pairs of a target's items in the namespaces named, by namespace."""
     out: dict[str, Pairs] = {}
@@ -267,7 +275,7 @@ def namespace_levels(evidence: dict[str, Any],
     # verdicts per (level, version): {pod key: {control id: status}}; main-run ones reused
     judged: dict[tuple[str, str | None], dict[tuple[str, str], dict[str, str]]] = {}
     titles: dict[str, str] = {}
-    fresh_runs = 0
+    reused: dict[tuple[str, str | None], bool] = {}
     for (level, version), names in pairs.items():
         pack = versions.pack(version)
         reuse = pack is main
@@ -275,14 +283,14 @@ def namespace_levels(evidence: dict[str, Any],
         views: dict[str, Any] | None = None
         for control in _level_controls(pack, level):
             titles[control.id] = control.title
-            verdict = main_verdicts.get(control.id) if reuse else None
+            # a check that does not read the version judges alike at every version: its main-run verdict stands
+            verdict = main_verdicts.get(control.id) if reuse or not _reads_version(control.data) else None
             if verdict is None:
                 if views is None:
                     if containers is None:
                         containers = _by_namespace(targets.get("k8s.container"), set(entries), subject_of)
                     views = {"k8s.pod": [p for n in sorted(names) for p in pods.get(n, ())],
                              "k8s.container": [p for n in sorted(names) for p in containers.get(n, ())]}
-                    fresh_runs += 1
                 verdict = evaluate_control(control, evidence, views)
             for finding in verdict.get("findings") or ():
                 status = finding.get("status")
@@ -300,6 +308,7 @@ def namespace_levels(evidence: dict[str, Any],
                     for _item, subject in pods.get(name, ()):
                         outcomes.setdefault(_pod_key(subject), {}).setdefault(control.id, "error")
         judged[(level, version)] = outcomes
+        reused[(level, version)] = views is None
 
     out_namespaces = []
     totals = {mode: {"rejected": 0, "errors": 0, "namespaces_rejecting": 0} for mode in MODES}
@@ -328,7 +337,8 @@ def namespace_levels(evidence: dict[str, Any],
                 else:
                     errors += 1
                 if len(listed) < SUBJECTS_LISTED:
-                    row = {k: subject[k] for k in ("type", "name", "namespace", "kind", "file", "line") if k in subject}
+                    # the namespace is the entry's and the type its kind: not repeated per subject
+                    row = {k: subject[k] for k in ("kind", "name", "file", "line") if k in subject}
                     row["checks"] = failing
                     if not failing:
                         row["unknown"] = sorted(verdicts)
@@ -358,9 +368,9 @@ def namespace_levels(evidence: dict[str, Any],
         "undeclared": sorted(undeclared),
         "exempt": sorted(exempt_seen),
         "totals": totals,
-        "reused_main_run": fresh_runs == 0,
+        "reused_main_run": all(reused.values()),
         "levels_judged": [{"level": lv, "version": v or base.version, "namespaces": len(n),
-                           "reused": versions.pack(v) is main}
+                           "reused": reused[(lv, v)]}
                           for (lv, v), n in sorted(pairs.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))],
     }
 

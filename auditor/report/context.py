@@ -429,5 +429,5 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         "host_noun": noun,
         "vulns": vulnerability_rows(results, limit=PDF_VULN_IMAGES if pdf else 300),
         "nslevels": namespace_rows(results, limit=PDF_NAMESPACES if pdf else HTML_NAMESPACES,
-                                   subjects=5 if pdf else 20, checks=3 if pdf else 5),
+                                   subjects=3 if pdf else 10, checks=3 if pdf else 5),
     }

@@ -1,8 +1,8 @@
 """The namespace levels section of the reports (results ``namespace_levels``): per namespace, the
 Pod Security level and version each mode declares, how many pods and workloads it would admit
 and reject, the checks that reject most and the first rejected subjects. Bounded: at 43k objects
-the HTML lists up to 500 namespaces and the PDF the 25 with most rejections; the results file
-holds every namespace. Values are plain text; the templates escape them."""
+the HTML lists up to 500 namespaces (a table each) and the PDF the 40 with most rejections (a row
+each); the results file holds every namespace. Values are plain text; the templates escape them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 MODES = ("enforce", "audit", "warn")
 HTML_NAMESPACES = 500
-PDF_NAMESPACES = 25
+PDF_NAMESPACES = 40
 CHECKS_SHOWN = 5
 NAMES_SHOWN = 60     # unlabelled / not enforcing namespaces named before "and N more"
 
@@ -61,7 +61,7 @@ def _mode_row(mode: str, spec: Any, subjects: int, checks: int) -> dict[str, Any
     }
 
 
-def namespace_rows(results: dict[str, Any], limit: int = HTML_NAMESPACES, subjects: int = 20,
+def namespace_rows(results: dict[str, Any], limit: int = HTML_NAMESPACES, subjects: int = 10,
                    checks: int = CHECKS_SHOWN) -> dict[str, Any] | None:
     """What the reports show of ``results["namespace_levels"]``; None when the run had no namespaces."""
     view = results.get("namespace_levels")
@@ -84,6 +84,7 @@ def namespace_rows(results: dict[str, Any], limit: int = HTML_NAMESPACES, subjec
     totals = view.get("totals") if isinstance(view.get("totals"), dict) else {}
     return {
         "rows": rows, "more": max(0, len(namespaces) - limit), "total": len(namespaces),
+        "html_limit": HTML_NAMESPACES,
         "pack": _text(view.get("pack"), 80), "pack_version": _text(view.get("pack_version"), 20),
         "defaults": ", ".join(f"{m} {level_text(policy[m])}" for m in MODES if isinstance(policy.get(m), dict)),
         "defaults_configured": bool(defaults.get("configured")), "defaults_note": _text(defaults.get("note"), 600),

@@ -249,11 +249,16 @@ def namespace_level_lines(results: dict[str, Any], limit: int = 10) -> list[str]
     invalid = [f"{r['name']}: {i['label']}={i['value']!r}" for r in view["rows"] for i in r["invalid"]]
     if invalid:
         lines.append(safe_text("Invalid labels (!), judged as Pod Security Admission does: " + "; ".join(invalid), 400))
-    for key, label in (("not_enforcing", "No enforced level (CIS Kubernetes 5.2.1 fails them)"),
-                       ("unlabelled", "No Pod Security label at all"),
+    same = view["unlabelled"]["names"] == view["not_enforcing"]["names"] and \
+        view["unlabelled"]["total"] == view["not_enforcing"]["total"]
+    enforcing_label = "No enforced level (CIS Kubernetes 5.2.1 fails them)"
+    if same:
+        enforcing_label += ", none has a Pod Security label"
+    unlabelled_label = "" if same else "No Pod Security label at all"
+    for key, label in (("not_enforcing", enforcing_label), ("unlabelled", unlabelled_label),
                        ("undeclared", "Namespace object not in the evidence (labels unknown)")):
         names = view[key]
-        if names["total"]:
+        if names["total"] and label:
             shown = ", ".join(names["names"][:20]) + (f" and {names['total'] - 20} more" if names["total"] > 20 else "")
             lines.append(safe_text(f"{label}: {names['total']}: {shown}", 600))
     lines.append(safe_text(f"Defaults for modes without a label: {view['defaults']}"
