@@ -34,16 +34,26 @@ def _contribution(entry: dict[str, Any], sources: dict[str, Any],
 
 
 def _by_pack(contributions: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Contributions grouped by pack (first-seen order), and within a pack by verdict and mapping
-    source: the PDF prints one line per pack, "FAIL 5.1, 5.3 (sp800-190); N/A 2.4 (judgement,
-    unverified)", not one verdict and source per control."""
-    groups: dict[str, dict[tuple[str, str, bool], dict[str, Any]]] = {}
+    """Contributions grouped by pack (first-seen order), and within a pack by verdict, mapping
+    source and note: the PDF prints one line per pack, "FAIL 5.1, 5.3 (sp800-190); N/A 2.4
+    (judgement, unverified)", not one verdict and source per control, and a note that many
+    mappings share (a crosswalk row) once for them all."""
+    groups: dict[str, dict[tuple[str, str, bool, str], dict[str, Any]]] = {}
     for c in contributions:
         runs = groups.setdefault(c["pack"], {})
-        run = runs.setdefault((c["status"], c["source"], c["unverified"]), {
-            "status_label": c["status_label"], "source": c["source"], "unverified": c["unverified"], "ids": []})
-        run["ids"].append(f"{c['id']} ({c['note']})" if c["note"] else c["id"])
+        run = runs.setdefault((c["status"], c["source"], c["unverified"], c["note"]), {
+            "status_label": c["status_label"], "source": c["source"], "unverified": c["unverified"],
+            "note": c["note"], "ids": []})
+        run["ids"].append(c["id"])
     return [(pack, list(runs.values())) for pack, runs in groups.items()]
+
+
+def _names_only(reason: Any, prefix: str, listed: set[str]) -> bool:
+    """Whether ``reason`` is ``prefix`` and a comma list of references, all in ``listed``."""
+    if not isinstance(reason, str) or not reason.startswith(prefix):
+        return False
+    names = [n.strip() for n in reason[len(prefix):].split(",")]
+    return bool(names) and all(n in listed for n in names)
 
 
 def framework_views(frameworks: list[dict[str, Any]],
@@ -76,6 +86,7 @@ def framework_views(frameworks: list[dict[str, Any]],
             unverified += sum(1 for c in contributions if c["unverified"])
             manual = req.get("assessment") == "manual"
             reason = req.get("reason")
+            listed = {c["ref"] for c in contributions if c["status"] == "not_assessed"}
             sections[-1]["requirements"].append({
                 "id": str(req.get("id", "")), "title": str(req.get("title", "")), "status": status,
                 "status_label": status_label(status), "cls": status_class(status), "manual": manual,
@@ -84,6 +95,9 @@ def framework_views(frameworks: list[dict[str, Any]],
                 "by_pack": _by_pack(contributions),
                 # a manual requirement's reason only says "see the audit text": the audit text is shown instead
                 "reason": "" if not reason or (manual and req.get("audit")) else as_text(reason),
+                # "not evaluated: P:C, ...", every control it names listed NOT ASSESSED below it: print
+                # leaves the reason out (the same ids twice)
+                "reason_listed": status == "not_assessed" and _names_only(reason, "not evaluated: ", listed),
             })
         out.append({
             "anchor": f"fw-{i}", "id": str(fw.get("id", "")), "title": str(fw.get("title", "")),
