@@ -100,13 +100,14 @@ for line in sys.stdin:
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode(errors="replace")
     print(json.dumps([wall, usage.ru_maxrss * 1024, max(peak, usage.ru_maxrss * 1024),
-                      os.waitstatus_to_exitcode(status), err[-2000:]]), flush=True)
+                      os.waitstatus_to_exitcode(status), err[-2000:], usage.ru_utime + usage.ru_stime]), flush=True)
 """
 _spawner: subprocess.Popen | None = None
 
 
 def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Wall seconds, peak bytes of the process tree and of its largest process, exit code."""
+    """Wall seconds, peak bytes of the process tree and of its largest process, exit code, CPU
+    seconds (user and system, of the run and of the helpers it waited for)."""
     global _spawner
     if _spawner is None:
         _spawner = subprocess.Popen([sys.executable, "-c", _SPAWNER], stdin=subprocess.PIPE,
@@ -114,10 +115,10 @@ def run_measured(cmd: list[str]) -> dict[str, Any]:
     assert _spawner.stdin is not None and _spawner.stdout is not None
     _spawner.stdin.write(json.dumps(cmd) + "\n")
     _spawner.stdin.flush()
-    wall, maxrss, peak, code, err = json.loads(_spawner.stdout.readline())
+    wall, maxrss, peak, code, err, cpu = json.loads(_spawner.stdout.readline())
     if code not in (0, 1, 3):
         raise SystemExit(f"{' '.join(cmd)} failed ({code}): {err.strip()}")
-    return {"wall": wall, "maxrss": maxrss, "peak": peak, "code": code}
+    return {"wall": wall, "maxrss": maxrss, "peak": peak, "code": code, "cpu": cpu}
 
 
 def measured(cmd: list[str], repeat: int, pick=statistics.median) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -320,7 +321,8 @@ def bench_dump(args: argparse.Namespace, work: str) -> None:
     print(f"dump: {objects} objects, {os.path.getsize(dump) / 1e6:.1f} MB ({dump})")
     bare = [run_measured([sys.executable, "-c", f"import json; json.load(open({dump!r}))"])
             for _ in range(max(args.repeat, 3))]
-    t_json = {"wall": min(r["wall"] for r in bare), "peak": min(r["peak"] for r in bare)}
+    t_json = {"wall": min(r["wall"] for r in bare), "peak": min(r["peak"] for r in bare),
+              "cpu": min(r["cpu"] for r in bare)}
     print(f"  bare json.load (process)   best {t_json['wall']:5.2f} s, median "
           f"{statistics.median(r['wall'] for r in bare):5.2f} s; peak {mib(t_json['peak'])}")
     out = os.path.join(work, "dump")
@@ -335,8 +337,10 @@ def bench_dump(args: argparse.Namespace, work: str) -> None:
         peaks = sorted(r["peak"] for r in runs[name])
         largest = sorted(r["maxrss"] for r in runs[name])
         best, median = walls[0], statistics.median(walls)
+        cpu = min(r["cpu"] for r in runs[name])
         print(f"  dump {label}: best {best:5.2f} s = {best / t_json['wall']:.2f}x json.load, median {median:5.2f} s "
-              f"= {median / t_json['wall']:.2f}x (target <= 6x; {len(walls)} runs)")
+              f"= {median / t_json['wall']:.2f}x (target <= 6x; {len(walls)} runs); CPU {cpu:.2f} s "
+              f"= {cpu / t_json['cpu']:.2f}x json.load's (less sensitive to other load on the machine)")
         print(f"    peak memory of the process tree (summed PSS of the run and its helper, sampled every 10 ms):"
               f" {mib(peaks[0])} to {mib(peaks[-1])} = {peaks[0] / t_json['peak']:.2f}x to "
               f"{peaks[-1] / t_json['peak']:.2f}x json.load's (target <= 1.5x); largest single process "
