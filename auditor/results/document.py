@@ -287,22 +287,27 @@ def _subject_key(subject: dict[str, Any]) -> Any:
     return key
 
 
-def _subject_table(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[Any, int]]:
-    """Every subject of the document's findings once, in order of first use, and its index."""
+def _subject_table(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """Every subject of the document's findings once, in order of first use, and the index of
+    each subject object by its id (the document holds them all while it is written, so no id is
+    reused meanwhile; equal subjects that are distinct objects get one index)."""
     table: list[dict[str, Any]] = []
     index: dict[Any, int] = {}
+    by_id: dict[int, int] = {}
     for control in doc.get("controls", []):
         for finding in control.get("findings") or []:
             value = finding.get("subject")
-            if isinstance(value, dict):
+            if isinstance(value, dict) and id(value) not in by_id:  # subjects are shared by controls
                 key_of = _subject_key(value)
-                if key_of not in index:
-                    index[key_of] = len(table)
+                number = index.get(key_of)
+                if number is None:
+                    number = index[key_of] = len(table)
                     table.append(value)
-    return table, index
+                by_id[id(value)] = number
+    return table, by_id
 
 
-def _compact_control(control: dict[str, Any], index: dict[Any, int]) -> dict[str, Any]:
+def _compact_control(control: dict[str, Any], by_id: dict[int, int]) -> dict[str, Any]:
     """A control as it is written: subjects as indexes into the table, shared fields once."""
     findings = control.get("findings") or []
     defaults = _shared_fields(findings)
@@ -311,7 +316,7 @@ def _compact_control(control: dict[str, Any], index: dict[Any, int]) -> dict[str
         out = {}
         for key, value in finding.items():
             if key == "subject" and isinstance(value, dict):
-                out[key] = index[_subject_key(value)]
+                out[key] = by_id[id(value)]
             elif key not in defaults.get(finding.get("status"), ()):
                 out[key] = value
         out_findings.append(out)
