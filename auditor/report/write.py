@@ -140,6 +140,9 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
 
         with progress("rendering PDF"):
             try:
+                from auditor.speed.heap import release_free_memory
+
+                release_free_memory()  # this process waits: the helper's layout peaks beside it
                 helper.result()
             except HelperFailed:  # the helper could not: the PDF is made here (same result, same errors)
                 write_file_atomic(pdf_path, render_report(results, "pdf", data, name, limits, sha))
