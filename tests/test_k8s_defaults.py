@@ -368,3 +368,19 @@ def test_the_manifests_collector_records_what_it_filled(tmp_path):
     source = next(s for s in collected.sources if s["name"] == "manifests.api-defaults")
     assert source["detail"].startswith("API server defaults filled in 1 of 2 pods and pod templates (")
     assert source["detail"].endswith("; 1 the API server would refuse left as written")
+
+
+@pytest.mark.parametrize(("key", "filled", "named"), [
+    ("container.ports[?hostPort > `0`]", ["container.ports[0].hostPort", "container.imagePullPolicy"],
+     ["container.ports[0].hostPort"]),
+    ("not_null(container.securityContext.runAsNonRoot, pod.securityContext.runAsNonRoot)",
+     ["pod.securityContext", "pod.dnsPolicy"], ["pod.securityContext"]),  # read inside a filled {}
+    ("object.spec.hostNetwork", ["object.spec.hostNetworkish", "object.spec.dnsPolicy"], []),
+    ("container.imagePullPolicy", ["container.imagePullPolicy"], ["container.imagePullPolicy"]),
+    ("subject.namespace", ["object.spec.dnsPolicy"], []),
+    ("container.image", "not a list", []),
+])
+def test_a_failing_finding_names_the_defaults_among_the_fields_it_read(key, filled, named):
+    from auditor.judging.engine import defaulted_fields
+
+    assert defaulted_fields(key, filled) == named

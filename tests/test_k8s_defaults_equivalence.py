@@ -137,3 +137,32 @@ def test_without_the_stage_the_sparse_manifests_would_be_judged_differently():
         ("container-essentials", "3.3", "shop/web:app"): ("pass", "fail"),
         ("container-essentials", "3.3", "monitoring/win-exporter:exporter"): ("pass", "fail"),
     }, differ
+
+
+def test_a_finding_says_which_fields_it_saw_were_api_defaults(tmp_path, capsys):
+    """"saw: [8080]" on a host port the manifest never wrote names the filled field in the
+    results (`defaulted`, valid against the results schema) and in the HTML; the same object
+    written out in full says nothing of the kind."""
+    from auditor.cli import main
+    from auditor.results.document import expand_results
+
+    def audit(folder: str, out: str) -> tuple[dict[str, Any], str]:
+        argv = ["audit", "--manifests", folder, "--pack", "pod-security-standards", "--format", "json",
+                "-o", out, "--no-pdf"]
+        assert main(argv) == 0  # no --fail-on gate: failing controls still exit 0
+        results = expand_results(json.loads(capsys.readouterr().out))
+        html = next(os.path.join(out, f) for f in os.listdir(out) if f.endswith(".html"))
+        with open(html, encoding="utf-8") as fh:
+            return results, fh.read()
+
+    def host_ports(results: dict[str, Any]) -> dict[str, Any]:
+        control = next(c for c in results["controls"] if c["id"] == "baseline.host-ports")
+        return {f["subject"]["name"]: f for f in control["findings"] if f["status"] == "fail"}
+
+    sparse, sparse_html = audit(SPARSE, str(tmp_path / "sparse"))
+    stored, stored_html = audit(DEFAULTED, str(tmp_path / "stored"))
+    web = host_ports(sparse)["shop/web:app"]
+    assert web["observed"] == [8080] and "container.ports[0].hostPort" in web["defaulted"]
+    assert "defaulted" not in host_ports(stored)["shop/web:app"]
+    assert "API default, not in the manifest: container.ports[0].protocol, container.ports[0].hostPort" in sparse_html
+    assert "API default" not in stored_html

@@ -9,6 +9,7 @@ checks.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,8 +170,36 @@ def _judge(where: Any, check: Any, expected: str | None, view: dict[str, Any],
         return {"subject": subject, "status": ERROR, "message": f"cannot evaluate: {type(exc).__name__}: {exc}"}
     if outcome.passed:
         return {"subject": subject, "status": PASS}  # dropped beyond MAX_PASS_FINDINGS
-    return {"subject": subject, "status": FAIL, "expected": expected or outcome.expected,
-            "observed": _bounded(outcome.observed), "where": outcome.key}
+    finding = {"subject": subject, "status": FAIL, "expected": expected or outcome.expected,
+               "observed": _bounded(outcome.observed), "where": outcome.key}
+    filled = view.get("api_defaults")
+    if filled and isinstance(outcome.key, str):
+        defaulted = defaulted_fields(outcome.key, filled)
+        if defaulted:
+            finding["defaulted"] = defaulted
+    return finding
+
+
+# The item fields a key reads: dotted paths from an item's root (object, container, pod).
+_READ_FIELDS = re.compile(r"\b(?:object|container|pod)(?:\.[A-Za-z_]\w*)+")
+MAX_DEFAULTED = 10
+
+
+def defaulted_fields(key: str, filled: Any) -> list[str]:
+    """The API defaults (paths the manifests collector filled, an item's `api_defaults`;
+    docs/kubernetes-defaults.md) among the fields a failing check read: a path at, under or above
+    a field the key names, so "saw: ..." can say it was not written in the manifest."""
+    fields = _READ_FIELDS.findall(key)
+    if not fields or not isinstance(filled, list):
+        return []
+    hits = []
+    for path in filled:
+        if isinstance(path, str) and any(path == f or path.startswith((f + ".", f + "[")) or f.startswith(path + ".")
+                                         for f in fields):
+            hits.append(path)
+            if len(hits) == MAX_DEFAULTED:
+                break
+    return hits
 
 
 def _subject_key(finding: dict[str, Any]) -> tuple[str, str, str, str]:

@@ -43,7 +43,7 @@ from auditor.report.waiver_view import waiver_line, waivers_view
 _CONTROL_KNOWN = {"pack", "id", "title", "section", "section_title", "level", "severity", "weight", "assessment",
                   "cis_assessment", "target", "status", "reason", "subjects", "findings", "rationale", "audit",
                   "remediation", "interpretation", "expected", "references", "status_without_waivers", "hosts"}
-_FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver",
+_FINDING_KNOWN = {"subject", "status", "expected", "observed", "where", "message", "waived", "waiver", "defaulted",
                   "expired_waiver"}
 _SUBJECT_KNOWN = {"type", "name", "host", "id", "path", "file", "line"}
 _TOP_KNOWN = {"kind", "schema_version", "generated_at", "auditor_version", "evidence", "selection", "scoring",
@@ -122,6 +122,16 @@ def _extras(data: dict[str, Any], known: set[str]) -> list[tuple[str, str]]:
 
 
 
+def _observed_text(finding: dict[str, Any]) -> str:
+    """What a finding saw; when the check read fields the API server's defaults filled into a
+    manifest (docs/kubernetes-defaults.md), it says so, naming them."""
+    text = as_text(finding["observed"])
+    defaulted = finding.get("defaulted")
+    if isinstance(defaulted, list) and defaulted:
+        text += f" (API default, not in the manifest: {', '.join(str(p) for p in defaulted)})"
+    return text
+
+
 def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
     subject = finding.get("subject") if isinstance(finding.get("subject"), dict) else {}
     status = finding.get("status", "error")
@@ -135,7 +145,7 @@ def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:
         "short": subject_label({k: v for k, v in subject.items() if k != "file"}), "location": _location(subject),
         "subject_id": str(subject.get("id", "")), "path": str(subject.get("path", "")),
         "expected": as_text(finding["expected"]) if "expected" in finding else "",
-        "observed": as_text(finding["observed"]) if "observed" in finding else "",
+        "observed": _observed_text(finding) if "observed" in finding else "",
         "has_observed": "observed" in finding,
         "where": str(finding.get("where", "")), "message": str(finding.get("message", "")),
         "waiver": waiver_line(waiver) if waiver is not None else "",
