@@ -76,6 +76,7 @@ EXPECTED_FAILURES = {
                                         "legacy/node-agent:agent"],
     "restricted.run-as-non-root": ["default/debug:shell", "legacy/legacy-app:app", "legacy/legacy-app:setup",
                                    "legacy/node-agent:agent"],
+    "restricted.proc-mount": ["legacy/legacy-app:app"],
     "restricted.run-as-user": ["legacy/legacy-app:app", "legacy/legacy-app:setup"],
     "restricted.seccomp": ["default/debug:shell", "legacy/legacy-app:app", "legacy/legacy-app:setup",
                            "legacy/node-agent:agent"],
@@ -130,7 +131,8 @@ def test_pss_levels_are_sections(packs):
         "host-process", "host-namespaces", "privileged", "capabilities", "host-path-volumes", "host-ports",
         "host-probes", "apparmor", "selinux", "proc-mount", "seccomp", "sysctls"])
     assert sorted(by_section["restricted"]) == sorted([
-        "volume-types", "privilege-escalation", "run-as-non-root", "run-as-user", "seccomp", "capabilities"])
+        "volume-types", "privilege-escalation", "run-as-non-root", "run-as-user", "seccomp", "capabilities",
+        "proc-mount"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,6 +168,22 @@ def test_manifests_verdicts(tmp_path, capsys):
     assert finding["observed"] is True and "privileged" in finding["where"]
     # node evidence was not collected: 5.5.1 has nothing to judge
     assert controls["5.5.1"]["status"] == "not_applicable"
+
+
+def test_an_older_pss_version_is_judged_and_recorded(tmp_path, capsys):
+    main(["audit", "--manifests", MANIFESTS, "--pack", PSS, "--set", f"{PSS}.version=v1.33",
+          "--format", "json", "-o", str(tmp_path), "--no-html", "--no-pdf"])
+    results = expand_results(json.loads(capsys.readouterr().out))
+    assert results["packs"][0]["parameters"]["version"] == "v1.33"
+    controls = {c["id"]: c for c in results["controls"]}
+    # the probe host rule (v1.34) and restricted's own procMount rule (v1.35) are not in v1.33
+    for cid in ("baseline.host-probes", "restricted.proc-mount"):
+        assert controls[cid]["status"] == "not_applicable", cid
+        assert "parameter version gte" in controls[cid]["reason"] and "v1.33" in controls[cid]["reason"]
+    # the rest is judged as at latest
+    assert controls["baseline.proc-mount"]["status"] == "fail"
+    assert {f["subject"]["name"] for f in controls["baseline.proc-mount"]["findings"]
+            if f["status"] == "fail"} == {"legacy/legacy-app:app"}
 
 
 def test_section_baseline_selects_the_baseline_level(tmp_path, capsys):
