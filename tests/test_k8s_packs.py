@@ -184,6 +184,12 @@ def test_an_older_pss_version_is_judged_and_recorded(tmp_path, capsys):
     assert controls["baseline.proc-mount"]["status"] == "fail"
     assert {f["subject"]["name"] for f in controls["baseline.proc-mount"]["findings"]
             if f["status"] == "fail"} == {"legacy/legacy-app:app"}
+    # the reports' pack headers say which version was judged
+    from auditor.report.html import render_html
+    from auditor.report.terminal import render_table
+
+    assert "Kubernetes Pod Security Standards v1.33 (pack v1.37)" in render_table(results)
+    assert render_html(results).count("Kubernetes Pod Security Standards v1.33 (pack v1.37)") >= 2
 
 
 def test_section_baseline_selects_the_baseline_level(tmp_path, capsys):

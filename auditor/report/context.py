@@ -37,6 +37,7 @@ from auditor.report.hosts_view import control_hosts_text, host_noun, hosts_rows
 from auditor.report.namespace_view import HTML_NAMESPACES, PDF_NAMESPACES, namespace_rows
 from auditor.report.redaction_view import redaction_line
 from auditor.report.subjects_view import HTML_SUBJECTS, PDF_SUBJECTS, select_subjects
+from auditor.report.terminal import pack_version_label
 from auditor.report.vulnerability_view import vulnerability_rows
 from auditor.report.waiver_view import waiver_line, waivers_view
 
@@ -336,7 +337,7 @@ def _groups(packs: list[dict[str, Any]], controls: list[dict[str, Any]]) -> list
                          c["section_title"])
             group = sections.setdefault(top, {"id": top, "title": title, "controls": []})
             group["controls"].append(c)
-        out.append({"id": pack_id, "title": str(meta.get("title", pack_id)), "version": str(meta.get("version", "")),
+        out.append({"id": pack_id, "title": str(meta.get("title", pack_id)), "version": pack_version_label(meta),
                     "anchor": f"pack-{len(out)}", "sections": [dict(s, anchor=f"sec-{len(out)}-{i}")
                                                               for i, s in enumerate(sections.values())]})
     return out
@@ -370,7 +371,7 @@ def build_context(results: dict[str, Any], results_bytes: bytes | None = None,
         results_sha = hashlib.sha256(data).hexdigest()
     evidence = results.get("evidence") or {}
     summary = results.get("summary") or {}
-    packs = [p for p in results.get("packs", []) if isinstance(p, dict)]
+    packs = [dict(p, version_label=pack_version_label(p)) for p in results.get("packs", []) if isinstance(p, dict)]
     noun = host_noun(results)
     controls = [_control_view(i, c, limit, noun) for i, c in enumerate(results.get("controls", []))
                 if isinstance(c, dict)]

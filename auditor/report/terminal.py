@@ -13,6 +13,16 @@ from auditor.report.redaction_view import redaction_line
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
 
+
+def pack_version_label(pack: dict[str, Any]) -> str:
+    """The pack's version, and the version of the standard judged when its ``version`` parameter
+    chose another (``v1.30 (pack v1.37)``), so a report never hides which version it judged."""
+    version = str(pack.get("version", ""))
+    judged = (pack.get("parameters") or {}).get("version") if isinstance(pack.get("parameters"), dict) else None
+    if isinstance(judged, str) and judged and judged != version:
+        return f"{safe_text(judged, 20)} (pack {version})"
+    return version
+
 def safe_text(value: Any, limit: int = 120) -> str:
     """Text fit for a terminal: control and bidi characters (ANSI escapes included) shown as
     escapes, never obeyed (auditor.common.text)."""
@@ -83,7 +93,7 @@ def render_table(results: dict[str, Any], max_failures: int = 60) -> str:
     lines.append(safe_text(redaction_line(ev), 400))
     for pack in results["packs"]:
         rows = _section_rows(pack["sections"])
-        rows.append(_row("total", f"{pack['title']} {pack['version']}", pack))
+        rows.append(_row("total", f"{pack['title']} {pack_version_label(pack)}", pack))
         lines.append("")
         lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     summary = results["summary"]
