@@ -265,3 +265,24 @@ def test_each_namespace_judged_at_its_declared_version(tmp_path) -> None:
     assert view133["pack_version"] == "v1.33"
     assert {(j["version"], j["reused"]) for j in view133["levels_judged"]} >= {("v1.33", True), ("v1.37", False)}
     assert _without_files(view133["namespaces"]) == _without_files(view["namespaces"])
+
+
+def test_proc_mount_unmasked_in_a_user_namespace_by_version(tmp_path) -> None:
+    """procMount Unmasked in a pod with hostUsers false: rejected at enforce-version v1.34
+    (baseline.proc-mount), admitted at latest (allowed at baseline from v1.35), rejected at
+    restricted latest (restricted.proc-mount)."""
+    unmasked = json.loads(json.dumps(HARDENED))
+    unmasked["hostUsers"] = False
+    unmasked["containers"][0]["securityContext"]["procMount"] = "Unmasked"
+    extra = [_ns("pm-v134", {L + "enforce": "baseline", L + "enforce-version": "v1.34"}),
+             _ns("pm-latest", {L + "enforce": "baseline"}),
+             _ns("pm-restricted", {L + "enforce": "restricted", L + "warn": "baseline", L + "warn-version": "v1.35"}),
+             *(_pod(ns, "userns", unmasked) for ns in ("pm-v134", "pm-latest", "pm-restricted"))]
+    results, _, _ = _audit(tmp_path, "--no-pdf", "--no-html", dump=_dump(str(tmp_path / "dump.json"), extra))
+    view = results["namespace_levels"]
+    assert _rejected(_modes(view, "pm-v134")["enforce"]) == {"pm-v134/userns": ["baseline.proc-mount"]}
+    latest = _modes(view, "pm-latest")["enforce"]
+    assert (latest["judged_version"], latest["rejected"], latest["admitted"]) == ("v1.37", 0, 1)
+    restricted = _modes(view, "pm-restricted")
+    assert _rejected(restricted["enforce"]) == {"pm-restricted/userns": ["restricted.proc-mount"]}
+    assert (restricted["warn"]["judged_version"], restricted["warn"]["rejected"]) == ("v1.35", 0)
