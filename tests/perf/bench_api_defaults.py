@@ -25,6 +25,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
+from cluster_dump import dump_from_argv  # noqa: E402  (beside this script)
 
 
 def _best(runs: list[float]) -> float:
@@ -33,9 +34,7 @@ def _best(runs: list[float]) -> float:
 
 def main() -> None:
     tmp = tempfile.mkdtemp(prefix="auditor-bench-defaults-")
-    dump = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tmp, "dump.json")
-    if not os.path.exists(dump):
-        subprocess.run([sys.executable, "/work/shared/bench/make_cluster.py", dump], check=True)
+    dump = dump_from_argv("auditor-bench-defaults-")
     from auditor.collect.collected import Collected
     from auditor.collect.k8s_objects import objects_to_targets
     from auditor.collect.manifests import read_manifest_file

@@ -54,7 +54,7 @@ TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
 sys.path.insert(0, REPO)
 sys.path.insert(0, TESTS)
-MAKE_CLUSTER = "/work/shared/bench/make_cluster.py"
+from cluster_dump import make_dump  # noqa: E402
 
 # A small helper started first spawns and measures every run: the benchmark itself may hold a lot
 # of memory, and a child's ru_maxrss counts its parent's pages up to exec. The helper samples the
@@ -315,7 +315,7 @@ def bench_dump(args: argparse.Namespace, work: str) -> None:
     dump = args.dump
     if not dump:
         dump = os.path.join(work, "cluster.json")
-        subprocess.run([sys.executable, MAKE_CLUSTER, dump], check=True, stdout=subprocess.DEVNULL)
+        make_dump(dump, quiet=True)
     with open(dump, encoding="utf-8") as fh:
         objects = len(json.load(fh)["items"])
     print(f"dump: {objects} objects, {os.path.getsize(dump) / 1e6:.1f} MB ({dump})")

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE), os.path.dirname(os.path.dirname(HERE))]
 
 import nodetree  # noqa: E402
-from bench_default_run import MAKE_CLUSTER, auditor, mib, run_measured  # noqa: E402
+from bench_default_run import auditor, mib, run_measured  # noqa: E402
+from cluster_dump import make_dump  # noqa: E402
 
 from auditor.collect.node import collect_node  # noqa: E402
 from auditor.evidence.bundle import build_bundle, content_sha256  # noqa: E402
@@ -105,7 +105,7 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
         dump = args.dump or os.path.join(work, "cluster.json")
         if not args.dump:
-            subprocess.run([sys.executable, MAKE_CLUSTER, dump], check=True, stdout=subprocess.DEVNULL)
+            make_dump(dump, quiet=True)
         cluster = os.path.join(work, "cluster.evidence.json")
         step("collect manifests (dump)", auditor("collect", "manifests", dump, "-o", cluster))
         t = time.perf_counter()

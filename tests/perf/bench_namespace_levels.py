@@ -17,21 +17,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
+from cluster_dump import dump_from_argv  # noqa: E402  (beside this script)
 
 
 def main() -> None:
-    dump = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.mkdtemp(prefix="auditor-bench-ns-"),
-                                                               "dump.json")
-    if not os.path.exists(dump):
-        subprocess.run([sys.executable, "/work/shared/bench/make_cluster.py", dump], check=True)
+    dump = dump_from_argv("auditor-bench-ns-")
     from auditor import api
     from auditor.judging.engine import Selection
     from auditor.judging.engine import evaluate as judge

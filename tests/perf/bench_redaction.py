@@ -22,13 +22,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, REPO)
+from cluster_dump import dump_from_argv  # noqa: E402  (beside this script)
 
 
 def main() -> None:
     tmp = tempfile.mkdtemp(prefix="auditor-bench-redaction-")
-    dump = sys.argv[1] if len(sys.argv) > 1 else os.path.join(tmp, "dump.json")
-    if not os.path.exists(dump):
-        subprocess.run([sys.executable, "/work/shared/bench/make_cluster.py", dump], check=True)
+    dump = dump_from_argv("auditor-bench-redaction-")
     from auditor.collect.manifests import collect_manifests
     from auditor.evidence.redact import redact_targets
 
