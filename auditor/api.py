@@ -564,7 +564,7 @@ def pdf_helper(outputs: Outputs | bool) -> Any:
         return None
     from auditor.speed.prestart import Helper
 
-    return Helper(["auditor.report.pdf"], warm="auditor.report.pdf.warm_up")  # warm_up imports WeasyPrint
+    return Helper(["auditor.report.pdf"], warm="auditor.report.pdf.warm_up", twin=True)  # warm_up imports WeasyPrint
 
 
 def sign_outputs(written: Written, results: dict[str, Any], signing_key: Any, base: str) -> None:

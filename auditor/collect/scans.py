@@ -462,7 +462,8 @@ def read_scan_file(path: str) -> list[dict[str, Any]]:
         values = containers + raw.count(b",")
         if containers > MAX_CONTAINERS or values > MAX_VALUES:
             raise ScanError(f"{containers:,} JSON objects and arrays, {values:,} values: more than a scan file may "
-                            f"hold ({MAX_CONTAINERS:,} and {MAX_VALUES:,}), not decoded (it would take too much memory)")
+                            f"hold ({MAX_CONTAINERS:,} and {MAX_VALUES:,}), not decoded "
+                            "(it would take too much memory)")
         text = raw.decode("utf-8-sig")
         del raw  # the text alone while decoding: the bytes would double the peak
         doc = json.loads(text)

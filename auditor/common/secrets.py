@@ -170,7 +170,7 @@ def looks_random(token: str) -> bool:
         return True
     if score < math.log2(len(token)) - 1.35:
         return False
-    switches = sum(_char_class(a) != _char_class(b) for a, b in zip(token, token[1:]))
+    switches = sum(_char_class(a) != _char_class(b) for a, b in zip(token, token[1:], strict=False))
     return switches >= 0.35 * (len(token) - 1)
 
 

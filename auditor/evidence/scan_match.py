@@ -20,7 +20,8 @@ IN_USE = "image.in_use"
 SCANS = "scan.result"
 MAX_CONTAINERS = 20   # container names listed per image
 _SCAN_FIELDS = ("scanner", "scanned_at", "format", "os", "total", "counts", "fixable", "fixable_total",
-                "fixable_undated", "fixable_undated_ids", "oldest_fixable", "worst_fixable", "vulnerability_keys", "keys_complete")
+                "fixable_undated", "fixable_undated_ids", "oldest_fixable", "worst_fixable", "vulnerability_keys",
+                "keys_complete")
 MAX_WAIVED = 200      # waived vulnerabilities listed per image
 
 

@@ -216,7 +216,8 @@ def shared_parts(rows: list[dict[str, Any]]) -> dict[str, Any]:
             shared["folder"] = folder
     # extra fields (a container's image, labels) every listed finding has with one value
     extras = [dict(r["extras"]) for r in rows]
-    if all(len(e) == len(r["extras"]) for e, r in zip(extras, rows)):  # a name given twice stays on each line
+    # a name given twice stays on each line
+    if all(len(e) == len(r["extras"]) for e, r in zip(extras, rows, strict=True)):
         alike = [(k, v) for k, v in rows[0]["extras"] if all(e.get(k) == v for e in extras[1:])]
         if alike:
             shared["extras"] = alike
@@ -301,7 +302,8 @@ def _control_view(index: int, control: dict[str, Any], limit: int, noun: str = "
         "status": status, "status_label": status_label(status), "cls": status_class(status),
         "without_waivers": str(control["status_without_waivers"]) if "status_without_waivers" in control else "",
         "status_token": filter_token(status), "pack_token": filter_token(control.get("pack", "")),
-        "reason": control.get("reason"), "bad": bad, "bad_text": _bad_text(failing, unchecked), "hosts_text": control_hosts_text(control, noun),
+        "reason": control.get("reason"), "bad": bad, "bad_text": _bad_text(failing, unchecked),
+        "hosts_text": control_hosts_text(control, noun),
         "total": int(subjects.get("total", len(control.get("findings") or []))),
         "subjects": subjects, "findings": findings, "shared": shared, "runs": runs, "more": sel.more,
         "problems": sel.problems,

@@ -129,31 +129,72 @@ def _deflate_level() -> Iterator[None]:
         pydyf.zlib = previous
 
 
-def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dated: bool,
-                refused: list[str] | None) -> bytes:
-    """Lay out our markup as PDF/A-3b with ``attachment`` embedded (fetching nothing but our fonts)."""
+@contextlib.contextmanager
+def quiet_weasyprint() -> Iterator[None]:
+    """WeasyPrint logs refused URLs and unsupported CSS as warnings: kept off the user's terminal."""
     import logging
+
+    logger = logging.getLogger("weasyprint")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def fonts() -> tuple[Any, Any]:
+    """This process's font configuration and the CSS of our font faces (loaded once)."""
+    return _fonts()
+
+
+def render_document(markup: str, numbering: Any = None, refused: list[str] | None = None) -> Any:
+    """WeasyPrint's laid-out document of our markup (fetching nothing but our fonts).
+
+    ``numbering`` (auditor.report.pdf_split.numbered_pages): the pages are numbered from an
+    offset, out of a total, as one part of a document laid out in two. ``refused`` receives the
+    URLs the markup asked for and did not get."""
+    weasyprint = import_weasyprint()
+    fetcher = _fetcher_class()()
+    font_config, fonts_css = _fonts()
+    html = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher)
+    try:
+        if numbering is None:
+            return html.render(stylesheets=[fonts_css], font_config=font_config)
+        from auditor.report.pdf_split import numbered_pages
+
+        with numbered_pages(numbering):
+            return html.render(stylesheets=[fonts_css], font_config=font_config)
+    finally:
+        if refused is not None:
+            refused.extend(fetcher.refused)
+
+
+def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dated: bool,
+                refused: list[str] | None, split: bool = True) -> bytes:
+    """Lay out our markup as PDF/A-3b with ``attachment`` embedded (fetching nothing but our fonts).
+
+    ``split``: the markup is a report's, marked to be cut in two at one chapter
+    (auditor.report.pdf_split); with a twin process at hand, each part is laid out on a core."""
+    from auditor.report.pdf_split import lay_out_in_two, mark_split
+    from auditor.speed.twin import current as current_twin
 
     weasyprint = import_weasyprint()
     fetcher = _fetcher_class()()
     attached = weasyprint.Attachment(string=attachment, name=name, base_url=ASSETS_URL, url_fetcher=fetcher,
                                      description=description, relationship="Source")
-    # WeasyPrint logs refused URLs and unsupported CSS as warnings: keep them off the user's terminal.
-    logger = logging.getLogger("weasyprint")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
     # WeasyPrint allocates millions of objects: with the cyclic collector paused the layout takes a
     # fifth less time, for about 2 % more peak memory (its cycles are freed when the collector resumes).
-    try:
-        font_config, fonts_css = _fonts()
-        with paused_gc(), _deflate_level():
-            document = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher).render(
-                stylesheets=[fonts_css], font_config=font_config)
-            pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
-                                     custom_metadata=False, pdf_identifier=None,
-                                     **({"srgb": True} if dated else {}))
-    finally:
-        logger.setLevel(previous)
+    with quiet_weasyprint(), paused_gc(), _deflate_level():
+        cut = None
+        if split:
+            markup, cut = mark_split(markup)  # split or not, the chapter at the cut begins a page
+        twin = current_twin() if cut is not None else None
+        document = lay_out_in_two(markup, cut, twin, refused) if twin is not None and cut is not None else None
+        if document is None:
+            document = render_document(markup, None, refused)
+        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
+                                 custom_metadata=False, pdf_identifier=None, **({"srgb": True} if dated else {}))
     if refused is not None:
         refused.extend(fetcher.refused)
     return pdf
@@ -206,4 +247,4 @@ def render_diff_pdf(diff: dict[str, Any], *, diff_bytes: bytes | None = None,
     data = diff_bytes if diff_bytes is not None else serialize_diff(diff)
     markup = render_diff_markup(diff, pdf=True, diff_bytes=data, names=names, diff_name=diff_name)
     return _layout_pdf(markup, data, diff_name, "auditor diff document (JSON): every change between two results",
-                       bool((diff.get("new") or {}).get("generated_at")), refused)
+                       bool((diff.get("new") or {}).get("generated_at")), refused, split=False)

@@ -71,7 +71,7 @@ class Helper:
     started (one core, no fork, or this process already large: its copy-on-write pages would
     double the memory); :meth:`submit` then refuses and the caller does the job itself."""
 
-    def __init__(self, modules: Sequence[str], warm: str | None = None) -> None:
+    def __init__(self, modules: Sequence[str], warm: str | None = None, twin: bool = False) -> None:
         self.pid: int | None = None
         self.job_fd: int | None = None
         self.result_fd: int | None = None
@@ -91,7 +91,7 @@ class Helper:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
                 os.close(job_w)
                 os.close(res_r)
-                code = _serve(job_r, res_w, modules, warm)
+                code = _serve(job_r, res_w, modules, warm, twin)
             except BaseException:  # noqa: BLE001,S110 (the parent does the job itself)
                 pass
             finally:
@@ -183,19 +183,30 @@ def _call(name: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
 
 
-def _serve(job_fd: int, result_fd: int, modules: Sequence[str], warm: str | None) -> int:
-    """The helper's life: import, warm up, wait for the job, answer it."""
+def _serve(job_fd: int, result_fd: int, modules: Sequence[str], warm: str | None, twin: bool = False) -> int:
+    """The helper's life: import, warm up, fork its warm twin (``twin``: auditor.speed.twin, for
+    jobs that split their work), wait for the job, answer it."""
     for module in modules:
         importlib.import_module(module)
     if warm:
         _call(warm)()
-    data = _read_all(job_fd)
-    if not data:  # the parent went on without a job (or ended)
-        return 0
+    if twin:
+        from auditor.speed.twin import fork_twin
+
+        fork_twin(close_in_child=(job_fd, result_fd))
     try:
-        function, args = marshal.loads(data)
-        answer = (True, _call(function)(*args))
-    except Exception as exc:  # noqa: BLE001 (sent to the parent, which redoes the job itself)
-        answer = (False, f"{type(exc).__name__}: {exc}"[:2000])
+        data = _read_all(job_fd)
+        if not data:  # the parent went on without a job (or ended)
+            return 0
+        try:
+            function, args = marshal.loads(data)
+            answer = (True, _call(function)(*args))
+        except Exception as exc:  # noqa: BLE001 (sent to the parent, which redoes the job itself)
+            answer = (False, f"{type(exc).__name__}: {exc}"[:2000])
+    finally:
+        if twin:
+            from auditor.speed.twin import close_twin
+
+            close_twin()  # its part done or never given: it ends before this helper answers
     _write_all(result_fd, marshal.dumps(answer))
     return 0
