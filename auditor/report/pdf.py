@@ -7,71 +7,17 @@ no network, no other local file, whatever a results document contains.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import os
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from auditor.report.html import ASSETS, render_diff_markup, render_report_markup
+from auditor.report.html import render_diff_markup, render_report_markup
+from auditor.report.pdf_layout import ASSETS_URL, _fetcher_class, quiet_weasyprint, render_document
 from auditor.speed.gc_pause import paused_gc
 from auditor.speed.native_libs import import_weasyprint
 
-# base_url of the document: relative URLs in print.css (fonts/...) resolve to our assets folder.
-ASSETS_URL = "file://" + ASSETS.rstrip("/") + "/"
-_MIME = {".ttf": "font/ttf", ".otf": "font/otf", ".woff": "font/woff", ".woff2": "font/woff2", ".css": "text/css"}
-
-
-def _fetcher_class():  # type: ignore[no-untyped-def]
-    import_weasyprint()  # first: its library look-ups without compilers (auditor.speed.native_libs)
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    class AssetsOnlyFetcher(URLFetcher):
-        """Serves files of our assets folder; refuses every other URL (and records it)."""
-
-        def __init__(self) -> None:
-            super().__init__(allowed_protocols=("file",), allow_redirects=False)
-            self.refused: list[str] = []
-
-        def fetch(self, url: str, headers: Any = None) -> Any:
-            from urllib.parse import unquote, urlsplit
-
-            parts = urlsplit(url)
-            local = parts.scheme == "file" and parts.netloc in ("", "localhost")
-            path = os.path.realpath(unquote(parts.path)) if local else ""
-            root = os.path.realpath(ASSETS)
-            if not path or os.path.commonpath([path, root]) != root or not os.path.isfile(path):
-                self.refused.append(url)
-                raise ValueError(f"auditor fetches no external resource: {url[:80]}")
-            with open(path, "rb") as fh:
-                body = fh.read()
-            mime = _MIME.get(os.path.splitext(path)[1].lower(), "application/octet-stream")
-            return URLFetcherResponse(url, body=body, headers={"Content-Type": mime})
-
-    return AssetsOnlyFetcher
-
-
-_FONTS: list[Any] = []  # [FontConfiguration, CSS of fonts.css]: loaded once per process
-_FONTS_RELEASED: list[bool] = []
-
-
-def _fonts() -> tuple[Any, Any]:
-    """Our font faces, loaded once per process (a warm helper loads them before its job comes)."""
-    if not _FONTS:
-        weasyprint = import_weasyprint()
-        from weasyprint.text.fonts import FontConfiguration
-
-        from auditor.report.html import read_asset
-
-        config = FontConfiguration()
-        if not _FONTS_RELEASED:
-            atexit.register(_FONTS.clear)  # freed (its temporary font files removed) before shutdown
-            _FONTS_RELEASED.append(True)
-        css = weasyprint.CSS(string=read_asset("fonts.css"), base_url=ASSETS_URL, url_fetcher=_fetcher_class()(),
-                             font_config=config)
-        _FONTS[:] = [config, css]
-    return _FONTS[0], _FONTS[1]
+__all__ = ["ASSETS_URL", "render_diff_pdf", "render_pdf", "warm_up", "write_pdf_of_context"]
 
 
 def warm_up() -> None:
@@ -127,47 +73,6 @@ def _deflate_level() -> Iterator[None]:
         yield
     finally:
         pydyf.zlib = previous
-
-
-@contextlib.contextmanager
-def quiet_weasyprint() -> Iterator[None]:
-    """WeasyPrint logs refused URLs and unsupported CSS as warnings: kept off the user's terminal."""
-    import logging
-
-    logger = logging.getLogger("weasyprint")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
-
-
-def fonts() -> tuple[Any, Any]:
-    """This process's font configuration and the CSS of our font faces (loaded once)."""
-    return _fonts()
-
-
-def render_document(markup: str, numbering: Any = None, refused: list[str] | None = None) -> Any:
-    """WeasyPrint's laid-out document of our markup (fetching nothing but our fonts).
-
-    ``numbering`` (auditor.report.pdf_split.numbered_pages): the pages are numbered from an
-    offset, out of a total, as one part of a document laid out in two. ``refused`` receives the
-    URLs the markup asked for and did not get."""
-    weasyprint = import_weasyprint()
-    fetcher = _fetcher_class()()
-    font_config, fonts_css = _fonts()
-    html = weasyprint.HTML(string=markup, base_url=ASSETS_URL, url_fetcher=fetcher)
-    try:
-        if numbering is None:
-            return html.render(stylesheets=[fonts_css], font_config=font_config)
-        from auditor.report.pdf_split import numbered_pages
-
-        with numbered_pages(numbering):
-            return html.render(stylesheets=[fonts_css], font_config=font_config)
-    finally:
-        if refused is not None:
-            refused.extend(fetcher.refused)
 
 
 def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dated: bool,

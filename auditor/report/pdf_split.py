@@ -14,7 +14,7 @@ What the cut must keep, and how:
 * the page numbers (``Page N of M``): the margin boxes are laid out after all pages of a part
   are known (WeasyPrint makes them last); at that point the two processes tell each other their
   page counts, and each part's margin boxes are made with its page offset and the total
-  (:func:`numbered_pages`);
+  (auditor.report.pdf_layout.numbered_pages);
 * the contents' page numbers: the first part lays the contents out with placeholder numbers
   (their page count is what matters there); once both parts are laid out, the contents are laid
   out again on their own with the real numbers (from the pages' anchors) and take the
@@ -31,13 +31,12 @@ match) abandons the split and the helper lays out the whole marked markup itself
 
 from __future__ import annotations
 
-import contextlib
 import io
 import marshal
 import pickle
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,34 +139,6 @@ def contents_markup(parts: Parts, page_of: dict[str, int]) -> str:
     return parts.head + parts.strings + _TOC_LINK.sub(numbered, parts.contents) + "</body></html>"
 
 
-@contextlib.contextmanager
-def numbered_pages(numbering: Callable[[int], tuple[int, int]]) -> Iterator[None]:
-    """While a part is laid out: its margin boxes count pages from an offset, out of a total.
-
-    ``numbering(pages_of_this_part)`` is called once, when the part's pages are all known (just
-    before WeasyPrint makes the first margin box), and gives (offset, total). WeasyPrint's
-    margin boxes read the page-based counters ``page`` and ``pages`` of the page state it passes;
-    they get offset + page and total instead."""
-    import weasyprint.layout as layout
-
-    original = layout.make_margin_boxes
-    known: list[tuple[int, int]] = []
-
-    def make_margin_boxes(context: Any, page: Any, state: Any) -> Any:
-        quote_depth, counters, scopes, groups = state
-        if not known:
-            known.append(numbering(int(counters["pages"][-1])))
-        offset, total = known[0]
-        counters = {**counters, "page": [int(counters["page"][-1]) + offset], "pages": [total]}
-        return original(context, page, (quote_depth, counters, scopes, groups))
-
-    layout.make_margin_boxes = make_margin_boxes
-    try:
-        yield
-    finally:
-        layout.make_margin_boxes = original
-
-
 def _anchors(pages: list[Any], first_page: int) -> dict[str, int]:
     """Anchor name -> number of the page where it begins (an element broken across pages has its
     anchor on each of them)."""
@@ -248,7 +219,7 @@ def pages_from_bytes(data: bytes, font_config: Any) -> list[Any]:
 def lay_out_second(channel: Any, markup: str) -> None:
     """The twin's job: lay out the second part, numbered after the first (whose page count the
     helper sends when both know theirs), then send its anchors and its pages."""
-    from auditor.report.pdf import quiet_weasyprint, render_document
+    from auditor.report.pdf_layout import quiet_weasyprint, render_document
     from auditor.speed.gc_pause import paused_gc
 
     def numbering(pages: int) -> tuple[int, int]:
@@ -267,7 +238,7 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
     """The document of marked markup laid out by this process and ``twin`` (a started
     auditor.speed.twin.Twin), or None when the split could not be done (the caller lays out the
     markup itself). ``refused`` receives the URLs either part asked for and did not get."""
-    from auditor.report.pdf import fonts, render_document
+    from auditor.report.pdf_layout import fonts, render_document
     from auditor.speed.twin import TwinFailed
 
     parts = split_parts(markup, cut)
