@@ -111,6 +111,70 @@ def test_the_split_pdf_numbers_its_pages_and_contents(twin, tmp_path):
         assert chapter in [line.strip() for line in pages[listed[chapter] - 1].splitlines()], chapter
 
 
+def pdf_pixels(data: bytes, folder) -> list[bytes]:
+    """Each page of a PDF rendered at 40 dpi (PNG bytes)."""
+    path = folder / "doc.pdf"
+    path.write_bytes(data)
+    for old in folder.glob("px-*.png"):
+        old.unlink()
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(folder / "px")], check=True)
+    return [p.read_bytes() for p in sorted(folder.glob("px-*.png"))]
+
+
+def serial_pdf(markup: str) -> bytes:
+    twin_module.close_twin()  # no twin: one process lays out and paints every page
+    return pdf._layout_pdf(markup, b"{}", "r.json", "results", True, None)
+
+
+@needs_fork
+@pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils (.ci/run installs it)")
+@pytest.mark.parametrize("refuse", [False, True])
+def test_pages_the_twin_draws_look_as_those_the_writer_draws(refuse, twin, monkeypatch, tmp_path):
+    merged: list[bool] = []
+    merge = pdf_split._merge_drawn
+
+    def recorded(*args):
+        merged.append(False if refuse else merge(*args))  # refuse: as if a font were one the writer never met
+        return merged[-1]
+
+    monkeypatch.setattr(pdf_split, "_merge_drawn", recorded)
+    markup = report_markup(demo_results())
+    split = pdf._layout_pdf(markup, b"{}", "r.json", "results", True, None)
+    assert merged == [not refuse], "the twin's drawing was not offered once"
+    one = serial_pdf(markup)
+    assert pdf_pixels(split, tmp_path) == pdf_pixels(one, tmp_path)
+    texts = [subprocess.run(["pdftotext", "-layout", "-", "-"], input=d, capture_output=True, check=True).stdout
+             for d in (split, one)]
+    assert texts[0] == texts[1]
+
+
+@needs_fork
+def test_a_twin_that_cannot_draw_its_pages_leaves_them_to_the_writer(monkeypatch):
+    monkeypatch.setattr(pdf_split, "draw_pages", lambda pages: None)  # as for an image or a missing glyph
+    pdf.warm_up()
+    twin_module.fork_twin()
+    try:
+        markup = report_markup(demo_results())
+        split = pdf._layout_pdf(markup, b"{}", "r.json", "results", True, None)
+    finally:
+        twin_module.close_twin()
+    one = serial_pdf(markup)
+    assert len(split) > 10000 and abs(len(split) - len(one)) < 1000
+
+
+def test_drawing_refuses_pages_that_need_more_than_fonts_and_opacity():
+    image = ('<html><body><p>text</p><svg xmlns="http://www.w3.org/2000/svg" width="20" height="20">'
+             '<linearGradient id="g"><stop offset="0" stop-color="red"/><stop offset="1" stop-color="blue"/>'
+             '</linearGradient><rect width="20" height="20" fill="url(#g)"/></svg></body></html>')
+    assert pdf_split.draw_pages(pdf.render_document(image).pages) is None
+    plain = pdf_split.draw_pages(pdf.render_document("<p style='color: rgba(0, 0, 0, .5)'>text</p>").pages)
+    assert plain is not None
+    operators, fonts, states = plain
+    assert len(operators) == 1 and any(b"TJ" in op for op in operators[0])
+    assert fonts and all(widths and texts for _name, widths, texts in fonts.values())
+    assert any(state.get("ca") == 0.5 for state in states.values())  # the half-transparent text colour
+
+
 @needs_fork
 def test_a_twin_that_fails_leaves_the_layout_to_one_process(twin, monkeypatch):
     marked, cut = pdf_split.mark_split(report_markup(demo_results()))

@@ -95,11 +95,15 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
         if split:
             markup, cut = mark_split(markup)  # split or not, the chapter at the cut begins a page
         twin = current_twin() if cut is not None else None
-        document = lay_out_in_two(markup, cut, twin, refused) if twin is not None and cut is not None else None
-        if document is None:
-            document = render_document(markup, None, refused)
-        pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
-                                 custom_metadata=False, pdf_identifier=None, **({"srgb": True} if dated else {}))
+        try:
+            document = lay_out_in_two(markup, cut, twin, refused) if twin is not None and cut is not None else None
+            if document is None:
+                document = render_document(markup, None, refused)
+            pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
+                                     custom_metadata=False, pdf_identifier=None, **({"srgb": True} if dated else {}))
+        finally:
+            if twin is not None:
+                twin.close()  # its part sent (or given up)
     if refused is not None:
         refused.extend(fetcher.refused)
     return pdf

@@ -21,6 +21,10 @@ What the cut must keep, and how:
   placeholder's pages. If that changed their page count, the split is abandoned;
 * the running header and footer strings (document title, report id, chapter): the second part
   and the contents carry invisible copies of the cover's string-setting elements;
+* the drawing, split too: the twin paints its pages into content streams of their own
+  (:func:`draw_pages`) while the helper's writer paints the first part's; the writer takes the
+  twin's streams, with their glyphs and opacity states added to its own fonts and resources, or
+  paints the pages itself when they need more (images, patterns, a font it has not met);
 * the same pages whether split or not: the chapter at the cut always begins a new page (the
   ``split`` class, set by :func:`mark_split` on the markup both ways are given), so a PDF made
   by one process (no twin, or the twin failed) has the same pages, numbers and contents.
@@ -216,9 +220,102 @@ def pages_from_bytes(data: bytes, font_config: Any) -> list[Any]:
     return _deep(lambda: _PageUnpickler(data, font_config).load())  # type: ignore[no-any-return]
 
 
+# WeasyPrint's PDF writer: 72 PDF points per 96 CSS pixels, at zoom 1
+_SCALE = 0.75
+
+
+def draw_pages(pages: list[Any]) -> tuple[list[list[bytes]], dict[int, Any], dict[str, Any]] | None:
+    """Laid-out pages painted as WeasyPrint's PDF writer paints them, each into a content stream
+    of its own: (each page's drawing operators, the fonts they use (key -> name, glyph widths,
+    glyphs' text), the opacity states they name). None when a page needs anything the writer
+    must place itself (an image, a pattern, a shading, a group, a glyph missing from its font):
+    the helper then paints these pages itself."""
+    import pydyf
+    from weasyprint.pdf.stream import Stream
+
+    fonts: dict[Any, Any] = {}
+    resources = pydyf.Dictionary({"ExtGState": pydyf.Dictionary(), "XObject": pydyf.Dictionary(),
+                                  "Pattern": pydyf.Dictionary(), "Shading": pydyf.Dictionary(), "ColorSpace": None})
+    images: dict[Any, Any] = {}
+    drawn = []
+    for page in pages:
+        left, top = -_SCALE * page.bleed["left"], -_SCALE * page.bleed["top"]
+        width = _SCALE * (page.width + page.bleed["left"] + page.bleed["right"])
+        height = _SCALE * (page.height + page.bleed["top"] + page.bleed["bottom"])
+        stream = Stream(fonts, (left / _SCALE, top / _SCALE, width / _SCALE, height / _SCALE), resources, images,
+                        None, {}, None, compress=True)
+        stream.transform(d=-1, f=(page.height * _SCALE))
+        start = len(stream.stream)
+        page.paint(stream, _SCALE)
+        operators = stream.stream[start:]
+        if not all(type(op) is bytes for op in operators):
+            return None
+        drawn.append(operators)
+    if images or resources["XObject"] or resources["Pattern"] or resources["Shading"]:
+        return None
+    if any(font.missing or font.used_in_forms for font in fonts.values()):
+        return None
+    used = {int(key): (str(font.hash), dict(font.widths), dict(font.to_unicode)) for key, font in fonts.items()}
+    states = {str(name): {str(k): v for k, v in state.items()} for name, state in resources["ExtGState"].items()}
+    return drawn, used, states
+
+
+def _merge_drawn(stream: Any, used: dict[int, Any], states: dict[str, Any]) -> bool:
+    """The fonts and opacity states of pages drawn by the twin added to the writer's (``stream``:
+    the writer's stream of the first such page); False, adding nothing, when a font is one the
+    writer has not met (it cannot embed it without loading it) or their glyphs disagree."""
+    import pydyf
+
+    fonts = stream._fonts  # noqa: SLF001 (the writer's fonts, shared by every page's stream)
+    for key, (name, widths, texts) in used.items():
+        font = fonts.get(key)
+        if font is None or font.hash != name:
+            return False
+        if any(font.widths.get(g, w) != w for g, w in widths.items()) or \
+                any(font.to_unicode.get(g, t) != t for g, t in texts.items()):
+            return False
+    for key, (_name, widths, texts) in used.items():
+        fonts[key].widths.update(widths)
+        fonts[key].to_unicode.update(texts)
+    known = stream._resources["ExtGState"]  # noqa: SLF001
+    for name, state in states.items():
+        if name not in known:
+            known[name] = pydyf.Dictionary(state)
+    return True
+
+
+def _paint_from(pages: list[Any], fetch: Callable[[], Any]) -> None:
+    """Each page painted by the writer from the twin's drawing (``fetch()`` gives draw_pages'
+    answer, fetched at the first of these pages, once the writer has drawn the pages before);
+    a page is painted by the writer itself when the drawing is missing or cannot be used."""
+    state: dict[str, Any] = {}
+
+    def painter(index: int, page: Any) -> Callable[..., None]:
+        own = page.paint
+
+        def paint(stream: Any, scale: float = 1) -> None:
+            if "drawn" not in state:
+                try:
+                    answer = fetch()
+                except Exception:  # noqa: BLE001 (the twin stopped: the writer paints)
+                    answer = None
+                state["drawn"] = answer if (answer is not None and scale == _SCALE and len(answer[0]) == len(pages)
+                                            and _merge_drawn(stream, answer[1], answer[2])) else None
+            if state["drawn"] is None:
+                own(stream, scale)
+            else:
+                stream.stream.extend(state["drawn"][0][index])
+
+        return paint
+
+    for index, page in enumerate(pages):
+        page.paint = painter(index, page)
+
+
 def lay_out_second(channel: Any, markup: str) -> None:
     """The twin's job: lay out the second part, numbered after the first (whose page count the
-    helper sends when both know theirs), then send its anchors and its pages."""
+    helper sends when both know theirs), then send its anchors, its pages, and its pages drawn
+    (:func:`draw_pages`), which the helper puts in the PDF while it draws its own."""
     from auditor.report.pdf_layout import quiet_weasyprint, render_document
     from auditor.speed.gc_pause import paused_gc
 
@@ -232,6 +329,7 @@ def lay_out_second(channel: Any, markup: str) -> None:
         document = render_document(markup, numbering, refused)
         channel.send(marshal.dumps((_anchors(document.pages, 1), refused)))
         channel.send(pages_to_bytes(document.pages))
+        channel.send(marshal.dumps(draw_pages(document.pages)))
 
 
 def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None = None) -> Any | None:
@@ -239,7 +337,6 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
     auditor.speed.twin.Twin), or None when the split could not be done (the caller lays out the
     markup itself). ``refused`` receives the URLs either part asked for and did not get."""
     from auditor.report.pdf_layout import fonts, render_document
-    from auditor.speed.twin import TwinFailed
 
     parts = split_parts(markup, cut)
     channel = twin.start("auditor.report.pdf_split.lay_out_second", parts.second)
@@ -272,10 +369,15 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
         second_pages = pages_from_bytes(channel.recv(), fonts()[0])
         if len(second_pages) != counts["second"]:
             raise ValueError("the second part sent another number of pages")
-    except TwinFailed:
-        return None
-    except Exception:  # noqa: BLE001 (WeasyPrint internals other than expected: the caller lays out alone)
-        return None
-    finally:
+    except Exception:  # noqa: BLE001 (the twin failed, or WeasyPrint internals other than expected)
         twin.close()
+        return None
+
+    def fetch() -> Any:
+        try:
+            return marshal.loads(channel.recv())
+        finally:
+            twin.close()
+
+    _paint_from(second_pages, fetch)  # the twin draws them while this process draws its own
     return first.copy(first.pages[:1] + contents.pages + first.pages[summary - 1:] + second_pages)
