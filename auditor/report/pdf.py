@@ -94,16 +94,23 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
         cut = None
         if split:
             markup, cut = mark_split(markup)  # split or not, the chapter at the cut begins a page
+        options = {"pdf_variant": "pdf/a-3b", "attachments": [attached], "uncompressed_pdf": False,
+                   "custom_metadata": False, "pdf_identifier": None, **({"srgb": True} if dated else {})}
         twin = current_twin() if cut is not None else None
-        try:
-            document = lay_out_in_two(markup, cut, twin, refused) if twin is not None and cut is not None else None
-            if document is None:
-                document = render_document(markup, None, refused)
-            pdf = document.write_pdf(pdf_variant="pdf/a-3b", attachments=[attached], uncompressed_pdf=False,
-                                     custom_metadata=False, pdf_identifier=None, **({"srgb": True} if dated else {}))
-        finally:
-            if twin is not None:
+        pdf = None
+        if twin is not None and cut is not None:
+            split_refused: list[str] = []
+            try:
+                document = lay_out_in_two(markup, cut, twin, split_refused)
+                pdf = document.write_pdf(**options) if document is not None else None
+            except Exception:  # noqa: BLE001 (the twin failed while the writer painted its pages: redone here)
+                pdf = None
+            finally:
                 twin.close()  # its part sent (or given up)
+            if pdf is not None and refused is not None:
+                refused.extend(split_refused)
+        if pdf is None:
+            pdf = render_document(markup, None, refused).write_pdf(**options)
     if refused is not None:
         refused.extend(fetcher.refused)
     return pdf

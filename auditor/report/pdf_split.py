@@ -4,10 +4,12 @@ WeasyPrint lays out a document on one core, at about 50 to 80 ms of CPU per repo
 that layout is most of the default run's wall time. The PDF helper (auditor.speed.prestart)
 has a warm twin (auditor.speed.twin); the report's markup is cut at one chapter, the helper lays
 out the first part (cover, contents, the chapters before the cut) while the twin lays out the
-rest, the twin sends its laid-out pages back (pickled: plain Python objects once WeasyPrint has
-laid them out, the font configuration excepted, which each process has its own copy of), and
-the helper writes all pages as one PDF/A-3b with one outline, one set of links and the
-attachment, as WeasyPrint writes any document.
+rest; the twin sends what the PDF writer reads of its pages (sizes, bookmarks, links, anchors:
+:func:`page_facts`) and then its pages drawn, and the helper writes all pages as one PDF/A-3b
+with one outline, one set of links and the attachment, as WeasyPrint writes any document. The
+laid-out pages themselves cross over (pickled: plain Python objects once WeasyPrint has laid
+them out, the font configuration excepted, which each process has its own copy of) only when
+the writer must paint them itself.
 
 What the cut must keep, and how:
 
@@ -24,13 +26,15 @@ What the cut must keep, and how:
 * the drawing, split too: the twin paints its pages into content streams of their own
   (:func:`draw_pages`) while the helper's writer paints the first part's; the writer takes the
   twin's streams, with their glyphs and opacity states added to its own fonts and resources, or
-  paints the pages itself when they need more (images, patterns, a font it has not met);
+  asks for the laid-out pages and paints them itself when they need more (images, patterns, a
+  font it has not met);
 * the same pages whether split or not: the chapter at the cut always begins a new page (the
   ``split`` class, set by :func:`mark_split` on the markup both ways are given), so a PDF made
   by one process (no twin, or the twin failed) has the same pages, numbers and contents.
 
 Anything unexpected (the twin fails or falls silent, a page does not pickle, a count does not
-match) abandons the split and the helper lays out the whole marked markup itself.
+match), before or while the PDF is written, abandons the split and the helper lays out the whole
+marked markup itself.
 """
 
 from __future__ import annotations
@@ -284,38 +288,86 @@ def _merge_drawn(stream: Any, used: dict[int, Any], states: dict[str, Any]) -> b
     return True
 
 
-def _paint_from(pages: list[Any], fetch: Callable[[], Any]) -> None:
-    """Each page painted by the writer from the twin's drawing (``fetch()`` gives draw_pages'
-    answer, fetched at the first of these pages, once the writer has drawn the pages before);
-    a page is painted by the writer itself when the drawing is missing or cannot be used."""
-    state: dict[str, Any] = {}
+def page_facts(pages: list[Any]) -> list[Any] | None:
+    """What WeasyPrint's PDF writer reads of a laid-out page besides painting it (size, bleed,
+    bookmarks, links, anchors), as plain data; None when a page holds what only its boxes can
+    give the writer (a form field, an attachment link)."""
+    facts = []
+    for page in pages:
+        if any(page.forms.values()) or any(link[0] == "attachment" for link in page.links):
+            return None
+        facts.append((float(page.width), float(page.height), {k: float(v) for k, v in page.bleed.items()},
+                      [(int(level), str(label), tuple(map(float, point)), str(state))
+                       for level, label, point, state in page.bookmarks],
+                      [(str(kind), str(target), tuple(map(float, rectangle)))
+                       for kind, target, rectangle, _ in page.links],
+                      {str(name): tuple(map(float, point)) for name, point in page.anchors.items()}))
+    return facts
 
-    def painter(index: int, page: Any) -> Callable[..., None]:
-        own = page.paint
 
-        def paint(stream: Any, scale: float = 1) -> None:
-            if "drawn" not in state:
-                try:
-                    answer = fetch()
-                except Exception:  # noqa: BLE001 (the twin stopped: the writer paints)
-                    answer = None
-                state["drawn"] = answer if (answer is not None and scale == _SCALE and len(answer[0]) == len(pages)
-                                            and _merge_drawn(stream, answer[1], answer[2])) else None
-            if state["drawn"] is None:
-                own(stream, scale)
-            else:
-                stream.stream.extend(state["drawn"][0][index])
+class _LinkBox:
+    """Where the writer keeps a link's annotation (it sets ``link_annotation`` on the link's box)."""
 
-        return paint
+    link_annotation: Any = None
 
-    for index, page in enumerate(pages):
-        page.paint = painter(index, page)
+
+class _DrawnPage:
+    """A page of the second part as the writer sees it: its facts (:func:`page_facts`), painted from
+    the twin's drawing, or, when that cannot be used, from the laid-out page the twin then sends."""
+
+    def __init__(self, facts: Any, index: int, source: _SecondPart) -> None:
+        self.width, self.height, self.bleed, bookmarks, links, self.anchors = facts
+        self.bookmarks = [(level, label, point, state) for level, label, point, state in bookmarks]
+        self.links = [(kind, target, rectangle, _LinkBox()) for kind, target, rectangle in links]
+        self.forms: dict[Any, list[Any]] = {None: []}
+        self.index, self.source = index, source
+
+    def paint(self, stream: Any, scale: float = 1) -> None:
+        self.source.paint(self.index, stream, scale)
+
+
+class _SecondPart:
+    """The twin's pages for the writer: the drawing is fetched at the first of them (the writer has
+    painted the first part's pages meanwhile); if it is missing or cannot be merged, the laid-out
+    pages are asked for and painted here. The twin is stopped once it is of no more use."""
+
+    def __init__(self, channel: Any, twin: Any, count: int) -> None:
+        self.channel, self.twin, self.count = channel, twin, count
+        self.drawn: list[list[bytes]] | None = None
+        self.pages: list[Any] | None = None
+
+    def _prepare(self, stream: Any, scale: float) -> None:
+        from auditor.report.pdf_layout import fonts
+
+        try:
+            answer = marshal.loads(self.channel.recv())
+            if answer is not None and scale == _SCALE and len(answer[0]) == self.count and \
+                    _merge_drawn(stream, answer[1], answer[2]):
+                self.drawn = answer[0]
+                return
+            self.channel.send(b"pages")
+            pages = pages_from_bytes(self.channel.recv(), fonts()[0])
+            if len(pages) != self.count:
+                raise ValueError("the second part sent another number of pages")
+            self.pages = pages
+        finally:
+            self.twin.close()
+
+    def paint(self, index: int, stream: Any, scale: float) -> None:
+        if self.drawn is None and self.pages is None:
+            self._prepare(stream, scale)  # raises when the twin failed: the writer's error, the caller redoes it
+        if self.drawn is not None:
+            stream.stream.extend(self.drawn[index])
+        else:
+            assert self.pages is not None
+            self.pages[index].paint(stream, scale)
 
 
 def lay_out_second(channel: Any, markup: str) -> None:
     """The twin's job: lay out the second part, numbered after the first (whose page count the
-    helper sends when both know theirs), then send its anchors, its pages, and its pages drawn
-    (:func:`draw_pages`), which the helper puts in the PDF while it draws its own."""
+    helper sends when both know theirs), then send its anchors, its pages' facts
+    (:func:`page_facts`) and its pages drawn (:func:`draw_pages`), which the helper's writer puts
+    in the PDF while it draws its own; the laid-out pages themselves only if the helper asks."""
     from auditor.report.pdf_layout import quiet_weasyprint, render_document
     from auditor.speed.gc_pause import paused_gc
 
@@ -328,8 +380,14 @@ def lay_out_second(channel: Any, markup: str) -> None:
     with quiet_weasyprint(), paused_gc():
         document = render_document(markup, numbering, refused)
         channel.send(marshal.dumps((_anchors(document.pages, 1), refused)))
-        channel.send(pages_to_bytes(document.pages))
+        facts = page_facts(document.pages)
+        channel.send(marshal.dumps(facts))
+        if facts is None:  # the helper needs the pages themselves
+            channel.send(pages_to_bytes(document.pages))
+            return
         channel.send(marshal.dumps(draw_pages(document.pages)))
+        if channel.recv(timeout=3600.0) == b"pages":  # the drawing could not be used
+            channel.send(pages_to_bytes(document.pages))
 
 
 def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None = None) -> Any | None:
@@ -366,18 +424,16 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
         contents = render_document(contents_markup(parts, page_of), lambda pages: (1, total), refused)
         if len(contents.pages) != summary - 2:
             raise ValueError("the contents took another number of pages with their numbers")
-        second_pages = pages_from_bytes(channel.recv(), fonts()[0])
+        facts = marshal.loads(channel.recv())
+        if facts is None:  # pages the writer must have whole
+            second_pages = pages_from_bytes(channel.recv(), fonts()[0])
+            twin.close()
+        else:  # the twin draws them while this process's writer draws the first part's
+            part = _SecondPart(channel, twin, len(facts))
+            second_pages = [_DrawnPage(f, i, part) for i, f in enumerate(facts)]
         if len(second_pages) != counts["second"]:
             raise ValueError("the second part sent another number of pages")
     except Exception:  # noqa: BLE001 (the twin failed, or WeasyPrint internals other than expected)
         twin.close()
         return None
-
-    def fetch() -> Any:
-        try:
-            return marshal.loads(channel.recv())
-        finally:
-            twin.close()
-
-    _paint_from(second_pages, fetch)  # the twin draws them while this process draws its own
     return first.copy(first.pages[:1] + contents.pages + first.pages[summary - 1:] + second_pages)
