@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from auditor.speed.second_core import MAX_FORK_RSS, usable_cpus
+from auditor.speed.second_core import MAX_FORK_RSS, fork_server, usable_cpus
 
 
 class HelperFailed(Exception):
@@ -79,26 +79,9 @@ class Helper:
         self._writer: threading.Thread | None = None
         if not hasattr(os, "fork") or usable_cpus() < 2 or not _small_enough():
             return
-        try:
-            job_r, job_w = os.pipe()
-            res_r, res_w = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return
-        if pid == 0:  # the helper: never returns into the caller's code
-            code = 1
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-                os.close(job_w)
-                os.close(res_r)
-                code = _serve(job_r, res_w, modules, warm, twin)
-            except BaseException:  # noqa: BLE001,S110 (the parent does the job itself)
-                pass
-            finally:
-                os._exit(code)
-        os.close(job_r)
-        os.close(res_w)
-        self.pid, self.job_fd, self.result_fd = pid, job_w, res_r
+        forked = fork_server(lambda job_r, res_w: _serve(job_r, res_w, modules, warm, twin))
+        if forked is not None:
+            self.pid, self.result_fd, self.job_fd = forked
 
     @property
     def started(self) -> bool:

@@ -53,6 +53,38 @@ def can_fork() -> bool:
         return True  # no /proc: size unknown, the work is bounded by the callers' thresholds
 
 
+def fork_server(serve: Callable[[int, int], int], close_in_child: tuple[int, ...] = ()) -> tuple[int, int, int] | None:
+    """Fork a long-lived child that runs ``serve(read_fd, write_fd)`` (its ends of two pipes, from
+    and to this process) and leaves with its return code, never returning into the caller's code
+    nor running its cleanup (Ctrl-C is the parent's to handle: the child ignores SIGINT; the
+    descriptors ``close_in_child`` are closed in the child). Returns (pid, read_fd, write_fd),
+    this process's ends, or None when no child could be forked (pipes closed again)."""
+    fds: list[int] = []
+    try:
+        fds.extend(os.pipe())  # down: this process -> child
+        fds.extend(os.pipe())  # up: child -> this process
+        pid = os.fork()
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+    down_r, down_w, up_r, up_w = fds
+    if pid == 0:
+        code = 1
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for fd in (down_w, up_r, *close_in_child):
+                os.close(fd)
+            code = serve(down_r, up_w)
+        except BaseException:  # noqa: BLE001,S110 (the parent learns it from the pipe: EOF)
+            pass
+        finally:
+            os._exit(code)
+    os.close(down_r)
+    os.close(up_w)
+    return pid, up_r, down_w
+
+
 class Child:
     """``work()`` run in a forked child; :meth:`receive` gives its result or None."""
 

@@ -20,7 +20,7 @@ import signal
 import struct
 from typing import Any
 
-from auditor.speed.second_core import usable_cpus
+from auditor.speed.second_core import fork_server, usable_cpus
 
 # Longest silence between two frames before the other side is given up (a part of a PDF of a
 # large cluster takes a few seconds).
@@ -92,26 +92,9 @@ class Twin:
         self.busy = False
         if not hasattr(os, "fork") or usable_cpus() < 2:
             return
-        try:
-            down_r, down_w = os.pipe()
-            up_r, up_w = os.pipe()
-            pid = os.fork()
-        except OSError:
-            return
-        if pid == 0:  # the twin: never returns into the caller's code
-            code = 1
-            try:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                for fd in (down_w, up_r, *close_in_child):
-                    os.close(fd)
-                code = _serve(Channel(down_r, up_w))
-            except BaseException:  # noqa: BLE001,S110 (the helper does the work itself)
-                pass
-            finally:
-                os._exit(code)
-        os.close(down_r)
-        os.close(up_w)
-        self.pid, self.channel = pid, Channel(up_r, down_w)
+        forked = fork_server(lambda read_fd, write_fd: _serve(Channel(read_fd, write_fd)), close_in_child)
+        if forked is not None:
+            self.pid, self.channel = forked[0], Channel(forked[1], forked[2])
 
     @property
     def started(self) -> bool:
