@@ -279,3 +279,84 @@ def test_a_channel_carries_large_frames_and_reports_an_ended_or_silent_side():
     with pytest.raises(TwinFailed):
         near.send(b"x")  # its reader is gone
     near.close()
+
+
+@needs_fork
+def test_a_cover_of_more_than_one_page_leaves_the_layout_to_one_process(twin):
+    markup = report_markup(demo_results()).replace('<p class="cover-note">', "<p>" + "long host name " * 3000 +
+                                                   '</p><p class="cover-note">', 1)
+    marked, cut = pdf_split.mark_split(markup)
+    assert cut is not None
+    assert pdf_split.lay_out_in_two(marked, cut, twin) is None  # the contents are numbered from page 2
+
+
+def test_an_opacity_state_named_like_the_writers_but_other_is_refused():
+    class Font:
+        hash, widths, to_unicode = "ABCDEF", {3: 500}, {3: "a"}
+
+    class Stream:
+        _fonts = {7: Font()}
+        _resources = {"ExtGState": {"s0": {"BM": "/Multiply"}}}
+
+    assert not pdf_split._merge_drawn(Stream(), {7: ("ABCDEF", {3: 500}, {3: "a"})}, {"s0": {"BM": "/Screen"}})
+    assert not pdf_split._merge_drawn(Stream(), {7: ("ABCDEF", {3: 510}, {})}, {})  # another width of a glyph
+    assert not pdf_split._merge_drawn(Stream(), {8: ("ABCDEF", {}, {})}, {})  # a font the writer has not met
+    assert pdf_split._merge_drawn(Stream(), {7: ("ABCDEF", {4: 600}, {4: "b"})}, {"a0.5": {"ca": 0.5}})
+
+
+@needs_fork
+def test_a_forked_server_ends_with_the_process_that_forked_it():
+    """A helper killed while its twin is busy (not reading its pipe) takes the twin with it."""
+    import signal
+
+    from auditor.speed.second_core import fork_server
+
+    def busy(read_fd: int, write_fd: int) -> int:
+        time.sleep(60)  # laying out: deaf to its pipes
+        return 0
+
+    def middle(read_fd: int, write_fd: int) -> int:  # the helper: forks a busy twin, says its pid, waits
+        forked = fork_server(busy)
+        os.write(write_fd, str(forked[0] if forked else 0).encode())
+        time.sleep(60)
+        return 0
+
+    pid, read_fd, write_fd = fork_server(middle)
+    try:
+        twin_pid = int(os.read(read_fd, 64) or b"0")
+        assert twin_pid > 0
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{twin_pid}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+                        break  # ended (init reaps it)
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the busy twin outlived its killed helper")
+    finally:
+        os.close(read_fd)
+        os.close(write_fd)
+
+
+def test_the_template_cache_cannot_fail_a_report(monkeypatch):
+    import jinja2
+
+    from auditor.report import html
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "dump_bytecode", full)
+    monkeypatch.setattr(jinja2.FileSystemBytecodeCache, "load_bytecode", full)
+    html._bytecode_cache.cache_clear()
+    html.report_environment.cache_clear()
+    try:
+        assert "Contents" in report_markup(demo_results())
+    finally:
+        html._bytecode_cache.cache_clear()
+        html.report_environment.cache_clear()

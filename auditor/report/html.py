@@ -33,8 +33,24 @@ def _bytecode_cache():  # type: ignore[no-untyped-def]
     where that folder cannot be made safely."""
     import jinja2
 
+    class Cache(jinja2.FileSystemBytecodeCache):
+        """A cache that cannot fail a report: an entry it cannot read or write (a full disk, a
+        folder made read-only) is compiled again, as without a cache."""
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except OSError:
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
     try:
-        return jinja2.FileSystemBytecodeCache()
+        return Cache()
     except (OSError, RuntimeError):
         return None
 

@@ -39,6 +39,7 @@ marked markup itself.
 
 from __future__ import annotations
 
+import html
 import io
 import marshal
 import pickle
@@ -141,8 +142,8 @@ def split_parts(markup: str, cut: int) -> Parts:
 
 def contents_markup(parts: Parts, page_of: dict[str, int]) -> str:
     """The contents alone, each link's page number written in from ``page_of`` (anchor -> page)."""
-    def numbered(m: re.Match[str]) -> str:
-        return f'<a href="#{m.group(1)}" data-page="{page_of.get(m.group(1), "")}">'
+    def numbered(m: re.Match[str]) -> str:  # the markup's href is escaped, the anchors' names are not
+        return f'<a href="#{m.group(1)}" data-page="{page_of.get(html.unescape(m.group(1)), "")}">'
 
     return parts.head + parts.strings + _TOC_LINK.sub(numbered, parts.contents) + "</body></html>"
 
@@ -271,6 +272,10 @@ def _merge_drawn(stream: Any, used: dict[int, Any], states: dict[str, Any]) -> b
     import pydyf
 
     fonts = stream._fonts  # noqa: SLF001 (the writer's fonts, shared by every page's stream)
+    known = stream._resources["ExtGState"]  # noqa: SLF001
+    # a state's name is the writer's count of states for some kinds (blend modes): same name, other state
+    if any(name in known and dict(known[name]) != state for name, state in states.items()):
+        return False
     for key, (name, widths, texts) in used.items():
         font = fonts.get(key)
         if font is None or font.hash != name:
@@ -281,7 +286,6 @@ def _merge_drawn(stream: Any, used: dict[int, Any], states: dict[str, Any]) -> b
     for key, (_name, widths, texts) in used.items():
         fonts[key].widths.update(widths)
         fonts[key].to_unicode.update(texts)
-    known = stream._resources["ExtGState"]  # noqa: SLF001
     for name, state in states.items():
         if name not in known:
             known[name] = pydyf.Dictionary(state)
@@ -421,6 +425,9 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
         summary = page_of.get("summary")
         if summary is None or summary < 3:
             raise ValueError("the contents are not followed by the summary")
+        if [page._page_box.page_type.name for page in first.pages[:summary - 1]].count("cover") != 1 or \
+                first.pages[0]._page_box.page_type.name != "cover":
+            raise ValueError("the cover is not one page")  # the contents are numbered from page 2
         contents = render_document(contents_markup(parts, page_of), lambda pages: (1, total), refused)
         if len(contents.pages) != summary - 2:
             raise ValueError("the contents took another number of pages with their numbers")

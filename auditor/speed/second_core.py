@@ -53,6 +53,22 @@ def can_fork() -> bool:
         return True  # no /proc: size unknown, the work is bounded by the callers' thresholds
 
 
+def _die_with_parent(parent: int) -> None:
+    """Linux: this (forked) process is killed when the one that forked it ends, however it ends (a
+    helper killed by the run, a run killed by the user): no orphan goes on using a core or holding
+    the run's standard output. Elsewhere nothing is done (the pipes' end stops it later)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request took hold
+        os._exit(1)
+
+
 def fork_server(serve: Callable[[int, int], int], close_in_child: tuple[int, ...] = ()) -> tuple[int, int, int] | None:
     """Fork a long-lived child that runs ``serve(read_fd, write_fd)`` (its ends of two pipes, from
     and to this process) and leaves with its return code, never returning into the caller's code
@@ -60,6 +76,7 @@ def fork_server(serve: Callable[[int, int], int], close_in_child: tuple[int, ...
     descriptors ``close_in_child`` are closed in the child). Returns (pid, read_fd, write_fd),
     this process's ends, or None when no child could be forked (pipes closed again)."""
     fds: list[int] = []
+    parent = os.getpid()
     try:
         fds.extend(os.pipe())  # down: this process -> child
         fds.extend(os.pipe())  # up: child -> this process
@@ -73,6 +90,7 @@ def fork_server(serve: Callable[[int, int], int], close_in_child: tuple[int, ...
         code = 1
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _die_with_parent(parent)
             for fd in (down_w, up_r, *close_in_child):
                 os.close(fd)
             code = serve(down_r, up_w)

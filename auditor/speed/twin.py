@@ -54,8 +54,9 @@ class Channel:
         while left:
             if self.read_fd is None:
                 raise TwinFailed("the channel is closed")
-            ready, _, _ = select.select([self.read_fd], [], [], timeout)
-            if not ready:
+            poller = select.poll()  # not select(): it refuses descriptors above 1023
+            poller.register(self.read_fd, select.POLLIN)
+            if not poller.poll(max(0, int(timeout * 1000))):
                 raise TwinFailed(f"no answer within {timeout:.0f} s")
             chunk = os.read(self.read_fd, min(left, 1 << 22))
             if not chunk:
