@@ -8,6 +8,7 @@ checks.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -185,17 +186,26 @@ _READ_FIELDS = re.compile(r"\b(?:object|container|pod)(?:\.[A-Za-z_]\w*)+")
 MAX_DEFAULTED = 10
 
 
+@functools.lru_cache(maxsize=4096)
+def _read_fields(key: str) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """The fields a key reads, as (the fields, the prefixes of paths under them, the fields with a
+    dot): computed once per key, not once per failing subject."""
+    fields = _READ_FIELDS.findall(key)
+    return frozenset(fields), tuple(f + s for f in fields for s in (".", "[")), tuple(f for f in fields if "." in f)
+
+
 def defaulted_fields(key: str, filled: Any) -> list[str]:
     """The API defaults (paths the manifests collector filled, an item's `api_defaults`;
     docs/kubernetes-defaults.md) among the fields a failing check read: a path at, under or above
     a field the key names, so "saw: ..." can say it was not written in the manifest."""
-    fields = _READ_FIELDS.findall(key)
+    fields, under, dotted = _read_fields(key)
     if not fields or not isinstance(filled, list):
         return []
     hits = []
     for path in filled:
-        if isinstance(path, str) and any(path == f or path.startswith((f + ".", f + "[")) or f.startswith(path + ".")
-                                         for f in fields):
+        if not isinstance(path, str):
+            continue
+        if path in fields or path.startswith(under) or any(f.startswith(path + ".") for f in dotted):
             hits.append(path)
             if len(hits) == MAX_DEFAULTED:
                 break
