@@ -98,7 +98,7 @@ def _layout_pdf(markup: str, attachment: bytes, name: str, description: str, dat
                    "custom_metadata": False, "pdf_identifier": None, **({"srgb": True} if dated else {})}
         twin = current_twin() if cut is not None else None
         pdf = None
-        if twin is not None and cut is not None:
+        if twin is not None:
             split_refused: list[str] = []
             try:
                 document = lay_out_in_two(markup, cut, twin, split_refused)

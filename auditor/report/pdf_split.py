@@ -425,8 +425,8 @@ def lay_out_in_two(markup: str, cut: int, twin: Any, refused: list[str] | None =
         summary = page_of.get("summary")
         if summary is None or summary < 3:
             raise ValueError("the contents are not followed by the summary")
-        if [page._page_box.page_type.name for page in first.pages[:summary - 1]].count("cover") != 1 or \
-                first.pages[0]._page_box.page_type.name != "cover":
+        named = [page._page_box.page_type.name for page in first.pages[:summary - 1]]
+        if named[0] != "cover" or named.count("cover") != 1:
             raise ValueError("the cover is not one page")  # the contents are numbered from page 2
         contents = render_document(contents_markup(parts, page_of), lambda pages: (1, total), refused)
         if len(contents.pages) != summary - 2:

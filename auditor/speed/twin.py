@@ -14,6 +14,7 @@ cost time, never results.
 from __future__ import annotations
 
 import importlib
+import marshal
 import os
 import select
 import signal
@@ -50,12 +51,12 @@ class Channel:
             raise TwinFailed(f"the other side stopped ({exc.strerror})") from None
 
     def _read(self, size: int, timeout: float) -> bytes:
+        if self.read_fd is None:
+            raise TwinFailed("the channel is closed")
+        poller = select.poll()  # not select(): it refuses descriptors above 1023
+        poller.register(self.read_fd, select.POLLIN)
         chunks, left = [], size
         while left:
-            if self.read_fd is None:
-                raise TwinFailed("the channel is closed")
-            poller = select.poll()  # not select(): it refuses descriptors above 1023
-            poller.register(self.read_fd, select.POLLIN)
             if not poller.poll(max(0, int(timeout * 1000))):
                 raise TwinFailed(f"no answer within {timeout:.0f} s")
             chunk = os.read(self.read_fd, min(left, 1 << 22))
@@ -106,8 +107,6 @@ class Twin:
         when there is no twin (or it already has a job)."""
         if not self.started or self.busy or self.channel is None:
             return None
-        import marshal
-
         self.busy = True
         try:
             self.channel.send(marshal.dumps((function, args)))
@@ -134,8 +133,6 @@ class Twin:
 
 
 def _serve(channel: Channel) -> int:
-    import marshal
-
     try:
         function, args = marshal.loads(channel.recv(timeout=24 * 3600.0))
     except TwinFailed:  # the helper ended without a job for its twin
