@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from auditor.api import DEMO_EVIDENCE, TARGETS
@@ -382,6 +382,11 @@ def _warn(message: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # commands
 
+# The `auditor` command (run()) forks the run of an audit whose PDF a helper lays out, and waits
+# for the PDF in the small parent (auditor.speed.handover); tests calling main() run in process.
+_HAND_OVER = False
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from auditor import api
 
@@ -390,30 +395,55 @@ def cmd_audit(args: argparse.Namespace) -> int:
     # process prepares and collects. A bad option only costs it its life (closed below).
     helper = api.pdf_helper(_wants_pdf(args, reports=True))
     try:
-        from auditor.report.terminal import progress
+        if _HAND_OVER and helper is not None and helper.started:
+            from auditor.report.write import finish_handed_pdf
+            from auditor.speed.handover import run_in_child
 
-        formats = _formats(args.format)  # fail on a bad option before touching the system
-        judging = api.prepare(_judging(args))
-        outputs = _outputs(args, formats, reports=True)
-        if args.target is not None:
-            targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
-        else:  # the sources the options name, else (None) every source that answers
-            targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items()
-                                         if getattr(args, opt, None))) or None
-        if args.demo:
-            demo_outputs = dataclasses.replace(outputs, save_evidence=False)
-            return _show(api.judge_and_write(api.load_demo(), judging, demo_outputs, "docker", progress, helper),
-                         formats)
-        try:
-            evidence, label = api.collect(_sources(args, targets), progress)
-        except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
-            name = api.run_name(exc.evidence, exc.label) + ".evidence.json"
-            _warn(api.save_interrupted(exc.evidence, os.path.join(args.output_dir, name)))
-            return ExitCode.INTERRUPTED
-        return _show(api.judge_and_write(evidence, judging, outputs, label, progress, helper), formats)
+            code = run_in_child(lambda hand: _run_handing_over(args, helper, hand),
+                                lambda job: finish_handed_pdf(helper, job), helper.leave_job_to_child)
+            if code is not None:
+                return code
+        return _audit(args, helper)
     finally:
         if helper is not None:
             helper.close()
+
+
+def _run_handing_over(args: argparse.Namespace, helper: Any, hand: Any) -> int:
+    """The forked run of an audit: as in process, but it hands its PDF wait over (unless it signs
+    the PDF, which needs it written) and leaves the helper to the parent."""
+    try:
+        return _guarded(lambda: _audit(args, helper, hand.send))
+    finally:
+        helper.disown()
+
+
+def _audit(args: argparse.Namespace, helper: Any, hand_over: Any = None) -> int:
+    """The audit itself; ``hand_over`` (from a forked run) receives the PDF job instead of waiting."""
+    from auditor import api
+    from auditor.report.terminal import progress
+
+    formats = _formats(args.format)  # fail on a bad option before touching the system
+    judging = api.prepare(_judging(args))
+    outputs = _outputs(args, formats, reports=True)
+    if hand_over is not None and outputs.sign is None:
+        helper.handover = hand_over
+    if args.target is not None:
+        targets: list[str] | None = [t.strip() for t in args.target.split(",") if t.strip()]
+    else:  # the sources the options name, else (None) every source that answers
+        targets = list(dict.fromkeys(src for opt, src in SOURCE_OPTIONS.items()
+                                     if getattr(args, opt, None))) or None
+    if args.demo:
+        demo_outputs = dataclasses.replace(outputs, save_evidence=False)
+        return _show(api.judge_and_write(api.load_demo(), judging, demo_outputs, "docker", progress, helper),
+                     formats)
+    try:
+        evidence, label = api.collect(_sources(args, targets), progress)
+    except api.CollectionInterrupted as exc:  # no evaluation: save what was gathered, exit 130
+        name = api.run_name(exc.evidence, exc.label) + ".evidence.json"
+        _warn(api.save_interrupted(exc.evidence, os.path.join(args.output_dir, name)))
+        return ExitCode.INTERRUPTED
+    return _show(api.judge_and_write(evidence, judging, outputs, label, progress, helper), formats)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -640,8 +670,13 @@ COMMANDS = {"audit": cmd_audit, "collect": cmd_collect, "merge": cmd_merge, "eva
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    return _guarded(lambda: COMMANDS[args.command](args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run a command: its exit code, or a one-line error and the exit code it calls for."""
     try:
-        return int(COMMANDS[args.command](args))
+        return int(command())
     except AuditorError as exc:
         _warn(str(exc))
         return int(exc.exit_code)
@@ -660,6 +695,8 @@ def run() -> int:
     built are frozen, so the garbage collector's final pass at interpreter exit skips them (a
     few hundred thousand dicts for a cluster: tens of milliseconds of a one-second run).
     Tests call :func:`main` in process and keep their collector."""
+    global _HAND_OVER
+    _HAND_OVER = True
     code = main()
     import gc
 

@@ -26,6 +26,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGE = "registry.example/auditor:test"
 
 
+
+def _interruptible() -> None:
+    """Ctrl-C reaches the run even when the tests themselves run as a background job (a shell
+    starts those with SIGINT ignored, and a Python started so ignores it too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def _node(name, *, ready=True, cordoned=False, control_plane=False, message="kubelet is posting ready status"):
     labels = {"kubernetes.io/hostname": name}
     if control_plane:
@@ -145,7 +151,8 @@ def test_ctrl_c_deletes_every_job_it_created_and_saves_what_was_gathered(cluster
     env = {**os.environ, "PYTHONPATH": REPO, "AUDITOR_NO_PDF": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "auditor", "audit", "--target", "cluster", "--all-nodes",
                              "--kubeconfig", kubeconfig, "--node-timeout", "60", "--node-parallel", "3", "-o", out,
-                             "--no-html"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--no-html"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_interruptible)
     try:
         for _ in range(300):
             if len(world.live) == 3:

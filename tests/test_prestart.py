@@ -19,7 +19,7 @@ needs_fork = pytest.mark.skipif(not hasattr(os, "fork") or prestart.usable_cpus(
 
 
 def _helper(monkeypatch, *modules: str) -> Helper:
-    monkeypatch.setattr(prestart, "_small_enough", lambda: True)  # the test process may be large
+    monkeypatch.setattr(prestart, "small_enough", lambda: True)  # the test process may be large
     return Helper(list(modules))
 
 
@@ -59,7 +59,7 @@ def test_closing_without_a_job_stops_the_helper(monkeypatch):
 
 
 def test_no_helper_when_the_process_is_large(monkeypatch):
-    monkeypatch.setattr(prestart, "_small_enough", lambda: False)
+    monkeypatch.setattr(prestart, "small_enough", lambda: False)
     helper = Helper(["json"])
     assert not helper.started and not helper.submit("json.dumps", 1)
     with pytest.raises(HelperFailed):
@@ -161,7 +161,7 @@ def test_a_job_larger_than_the_pipe_returns_at_once(monkeypatch):
     """submit does not wait for a helper still warming up to read a large job (a thread writes it)."""
     import time
 
-    monkeypatch.setattr(prestart, "_small_enough", lambda: True)
+    monkeypatch.setattr(prestart, "small_enough", lambda: True)
     with Helper(["json"]) as helper:
         big = "x" * (4 << 20)
         os.kill(helper.pid, signal.SIGSTOP)  # a helper busy elsewhere: it reads nothing for 3 s
@@ -182,7 +182,7 @@ def test_audit_starts_the_helper_first_and_stops_it_on_bad_input(monkeypatch, tm
     (the import overlaps them too); input that fails there ends the helper with the run."""
     from auditor import api, cli
 
-    monkeypatch.setattr(prestart, "_small_enough", lambda: True)
+    monkeypatch.setattr(prestart, "small_enough", lambda: True)
     monkeypatch.delenv("AUDITOR_NO_PDF", raising=False)  # conftest.py sets it for the other tests
     calls, helpers, pids = [], [], []
     real_helper, real_prepare = api.pdf_helper, api.prepare

@@ -67,6 +67,12 @@ def hung(path: str | None = None) -> Iterator[HungServer]:
         server.close()
 
 
+
+def _interruptible() -> None:
+    """Ctrl-C reaches the run even when the tests themselves run as a background job (a shell
+    starts those with SIGINT ignored, and a Python started so ignores it too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 def test_docker_socket_that_never_answers_costs_the_timeout_only(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
@@ -219,7 +225,8 @@ def test_full_disk_is_one_line_and_leaves_no_partial_file(tiny_disk, tmp_path):
 
 def _start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "auditor", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "AUDITOR_NO_PDF": "1", "PYTHONPATH": ROOT, **(env or {})}, cwd=ROOT)
+                            env={**os.environ, "AUDITOR_NO_PDF": "1", "PYTHONPATH": ROOT, **(env or {})}, cwd=ROOT,
+                            preexec_fn=_interruptible)
 
 
 def _interrupt_when(proc: subprocess.Popen[bytes], ready, timeout: float = 20) -> tuple[int, str]:  # type: ignore[no-untyped-def]

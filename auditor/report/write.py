@@ -91,6 +91,10 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     out while the other formats are written here; if the helper fails, the PDF is made here.
     ``meanwhile`` is called once the PDF is handed over (or would have been), before the other
     formats: work of the caller that can overlap the layout (it runs even if the handing fails).
+    A helper with a ``handover`` (set in a run forked by auditor.speed.handover), in a process
+    grown above MAX_FORK_RSS, gets the PDF last, after ``meanwhile`` and the other formats, and
+    this process does not wait for it: the job goes to ``handover`` for the process that forked
+    the run.
     """
     from auditor.report.terminal import progress
 
@@ -114,15 +118,34 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
     name = os.path.basename(base) + EXTENSIONS["json"]
     limits = limits or {}
     pdf_path = base + EXTENSIONS["pdf"]
-    try:
-        handed = "pdf" in formats and helper is not None and results_path is not None and \
+    def hand() -> bool:
+        return "pdf" in formats and helper is not None and results_path is not None and \
             _hand_pdf(helper, results, name, limits, str(results_path), str(sha), pdf_path)
-    finally:
+
+    handover = getattr(helper, "handover", None) if "pdf" in formats else None
+    if handover is not None:
+        from auditor.speed.prestart import small_enough
+
+        if small_enough():  # little to give back: the PDF overlaps the other formats, and is waited for here
+            handover = None
+    handed = False
+    if handover is not None:
+        # a forked run that ends at the handover (auditor.speed.handover): everything else first,
+        # so it exits, and its memory is returned, before the PDF's layout peaks
         if meanwhile is not None:
             meanwhile()
+        formats = [f for f in formats if f != "pdf"] + ["pdf"]
+    else:
+        try:
+            handed = hand()
+        finally:
+            if meanwhile is not None:
+                meanwhile()
     written = []
     for fmt in formats:
         path = base + EXTENSIONS[fmt]
+        if fmt == "pdf" and handover is not None:
+            handed = hand()
         if fmt == "pdf" and handed:
             written.append(path)
             continue
@@ -135,7 +158,9 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
             write_file_atomic(path, render_report(results, fmt, data, name, limits, sha),
                               PRIVATE_MODE if fmt == "json" else None)
         written.append(path)
-    if handed:
+    if handed and handover is not None:  # the process that forked this run waits for the PDF
+        handover({"pdf": pdf_path, "results": str(results_path), "sha256": sha, "name": name, "limits": limits})
+    elif handed:
         from auditor.speed.prestart import HelperFailed
 
         with progress("rendering PDF"):
@@ -147,6 +172,24 @@ def write_reports(results: dict[str, Any], formats: Sequence[str], base: str,
             except HelperFailed:  # the helper could not: the PDF is made here (same result, same errors)
                 write_file_atomic(pdf_path, render_report(results, "pdf", data, name, limits, sha))
     return written
+
+
+def finish_handed_pdf(helper: Any, job: dict[str, Any]) -> None:
+    """The PDF a forked run handed over (auditor.speed.handover): the helper's answer awaited;
+    if the helper failed, the PDF is made here from the results file the run wrote."""
+    from auditor.report.terminal import progress
+    from auditor.results.document import load_results, read_results_file
+    from auditor.speed.prestart import HelperFailed
+
+    helper.take_over_job()
+    with progress("rendering PDF"):
+        try:
+            helper.result()
+        except HelperFailed:
+            data = read_results_file(job["results"], job["sha256"])
+            results = load_results(job["results"])
+            write_file_atomic(job["pdf"], render_report(results, "pdf", lambda: data, job["name"], job["limits"],
+                                                        job["sha256"]))
 
 
 def _hand_pdf(helper: Any, results: dict[str, Any], name: str, limits: dict[str, int], results_path: str,

@@ -30,7 +30,8 @@ class HelperFailed(Exception):
     """The helper could not do its job; the caller does it in process."""
 
 
-def _small_enough() -> bool:
+def small_enough() -> bool:
+    """This process's resident size is at most MAX_FORK_RSS (True where it cannot be read)."""
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
             resident_pages = int(fh.read().split()[1])
@@ -76,8 +77,10 @@ class Helper:
         self.job_fd: int | None = None
         self.result_fd: int | None = None
         self.submitted = False
+        # set in a forked run (auditor.speed.handover): what it calls with the PDF job instead of waiting
+        self.handover: Callable[[dict[str, Any]], None] | None = None
         self._writer: threading.Thread | None = None
-        if not hasattr(os, "fork") or usable_cpus() < 2 or not _small_enough():
+        if not hasattr(os, "fork") or usable_cpus() < 2 or not small_enough():
             return
         forked = fork_server(lambda job_r, res_w: _serve(job_r, res_w, modules, warm, twin))
         if forked is not None:
@@ -123,6 +126,31 @@ class Helper:
         if not ok:
             raise HelperFailed(str(value))
         return value
+
+    # A run forked from the process that started the helper (auditor.speed.handover) submits the
+    # job; that process waits for its answer.
+
+    def leave_job_to_child(self) -> None:
+        """In the starting process, after forking the run: only the run sends the job (the
+        helper reads it to its end, so this process's copy of the pipe is closed)."""
+        if self.job_fd is not None:
+            os.close(self.job_fd)
+            self.job_fd = None
+
+    def take_over_job(self) -> None:
+        """In the starting process, once the run handed its job over: :meth:`result` waits for it."""
+        self.submitted = True
+
+    def disown(self) -> None:
+        """In the forked run, when it ends: the job (if any) fully written, this process's pipe
+        ends closed; the helper itself is left running, for the starting process to wait for or stop."""
+        self._join_writer()
+        for name in ("job_fd", "result_fd"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+        self.pid = None
 
     def _join_writer(self) -> None:
         """Wait for the job's writer thread: it ends once the helper has read the job, or died
