@@ -24,6 +24,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from auditor.speed.prestart import _read_all
 from auditor.speed.second_core import _die_with_parent
 
 # si_code of a signal sent by kill(): a SIGINT from a terminal (si_code SI_KERNEL) reached the
@@ -37,15 +38,6 @@ def _flush() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-
-
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 1 << 16)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
 
 
 class Handover:
