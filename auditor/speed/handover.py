@@ -30,6 +30,8 @@ from auditor.speed.second_core import _die_with_parent
 # si_code of a signal sent by kill(): a SIGINT from a terminal (si_code SI_KERNEL) reached the
 # child too, one from kill() reached this process only.
 _SI_USER = 0
+# blocked while the parent waits (from before the fork, so no exit is missed) and waited for
+_WATCHED = {signal.SIGINT, signal.SIGCHLD}
 
 
 def _flush() -> None:
@@ -68,9 +70,8 @@ def run_in_child(body: Callable[[Handover], int], finish: Callable[[dict[str, An
     errors (a raised exception ends the child with exit code 70)."""
     if not hasattr(os, "fork") or not hasattr(signal, "sigwaitinfo"):
         return None
-    watched = {signal.SIGINT, signal.SIGCHLD}
     _flush()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, watched)  # before the fork: no exit is missed
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
     try:
         read_fd, write_fd = os.pipe()
     except OSError:
@@ -124,12 +125,11 @@ def run_in_child(body: Callable[[Handover], int], finish: Callable[[dict[str, An
 
 def _wait(pid: int) -> int:
     """Wait for the child (its exit status), passing on a SIGINT sent to this process alone."""
-    watched = {signal.SIGINT, signal.SIGCHLD}
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return status
-        info = signal.sigwaitinfo(watched)
+        info = signal.sigwaitinfo(_WATCHED)
         if info.si_signo == signal.SIGINT and info.si_code == _SI_USER:
             try:
                 os.kill(pid, signal.SIGINT)

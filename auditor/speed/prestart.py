@@ -23,21 +23,11 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from auditor.speed.second_core import MAX_FORK_RSS, fork_server, usable_cpus
+from auditor.speed.second_core import fork_server, small_enough, usable_cpus
 
 
 class HelperFailed(Exception):
     """The helper could not do its job; the caller does it in process."""
-
-
-def small_enough() -> bool:
-    """This process's resident size is at most MAX_FORK_RSS (True where it cannot be read)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            resident_pages = int(fh.read().split()[1])
-        return resident_pages * os.sysconf("SC_PAGE_SIZE") <= MAX_FORK_RSS
-    except (OSError, ValueError, IndexError):
-        return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -43,14 +43,18 @@ def usable_cpus() -> int:
 
 def can_fork() -> bool:
     """True when a second process would run on another core and stay affordable in memory."""
-    if not hasattr(os, "fork") or usable_cpus() < 2:
-        return False
+    return hasattr(os, "fork") and usable_cpus() >= 2 and small_enough()
+
+
+def small_enough() -> bool:
+    """This process's resident size is at most MAX_FORK_RSS; True where it cannot be read (no
+    /proc: size unknown, the work is bounded by the callers' thresholds)."""
     try:
         with open("/proc/self/statm", encoding="ascii") as fh:
             resident_pages = int(fh.read().split()[1])
         return resident_pages * os.sysconf("SC_PAGE_SIZE") <= MAX_FORK_RSS
     except (OSError, ValueError, IndexError):
-        return True  # no /proc: size unknown, the work is bounded by the callers' thresholds
+        return True
 
 
 def _die_with_parent(parent: int) -> None:
