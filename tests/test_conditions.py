@@ -159,14 +159,35 @@ def test_combinators_are_three_valued():
 
 
 @pytest.mark.parametrize("key", ["a.b.c", "a.b", "a.x.y", "a.list.c", "s.t", "a.b.c || `7`", "a.zero || `7`",
-                                 "a.empty || `\"d\"`", "a.f || `true`", "missing || `[1]`", "a.list || `1`"])
+                                 "a.empty || `\"d\"`", "a.f || `true`", "missing || `[1]`", "a.list || `1`",
+                                 "a.b.c.d", "a.b.d.e", "a.deep.x.y", "a.deep.x.y.z", "a.zero.x", "a.f.x.y",
+                                 "a.t.x", "a.n.x.y.z", "s.t.u.v", "a.list.c.d", "a.ed.x", "a.el.x.y", "a"])
 def test_fast_lookup_agrees_with_jmespath(key):
     import jmespath
 
-    item = {"a": {"b": {"c": 3}, "zero": 0, "empty": "", "f": False, "list": [{"c": 1}]}, "s": "text"}
+    item = {"a": {"b": {"c": 3}, "zero": 0, "empty": "", "f": False, "list": [{"c": 1}], "t": True, "n": 2.5,
+                  "ed": {}, "el": [], "deep": {"x": {"y": {"z": None}}}}, "s": "text"}
     node = compile_condition({"key": key, "op": "present"})
     assert node._fast is not None
     assert node.lookup(item) == jmespath.search(key, item)
+
+
+def test_fast_lookups_agree_with_jmespath_on_any_json():
+    import jmespath
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    keys = ["b", "b.c", "b.c.x", "b.c.x.s", "b.c.x.s.b", "x.b || `7`", "not_null(b.x, c.b.s, s)"]
+    nodes = [(key, compile_condition({"key": key, "op": "present"})) for key in keys]
+    assert all(node._fast is not None for _, node in nodes)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.dictionaries(st.sampled_from(["b", "c", "s", "x"]), _json_values(), max_size=3))
+    def agree(item):
+        for key, node in nodes:
+            assert node.lookup(item) == jmespath.search(key, item), (key, item)
+
+    agree()
 
 
 @pytest.mark.parametrize("key", ["not_null(a.x, a.b.c)", "not_null(a.x, missing)", "not_null(a.f, a.b)"])
@@ -266,3 +287,73 @@ def test_a_constant_condition_stays_one_and_says_why():
 def test_bad_parameter_conditions_fail_at_load(cond, params, message):
     with pytest.raises(InputError, match=message):
         compile_condition(cond, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Node.test: the verdict without Outcomes, for items without error markers
+
+TESTED = [
+    {"key": "a.b", "op": "eq", "value": 1},
+    {"key": "a.b", "op": "gt", "value": 0},
+    {"key": "a.b", "op": "gte", "value": "1.2", "value_type": "version"},
+    {"key": "a.b", "op": "lte", "value": 3, "value_type": "integer"},
+    {"key": "a.b.c", "op": "present"},
+    {"key": "a.list[?c > `1`]", "op": "empty"},
+    {"key": "a.b || `true`", "op": "true"},
+    {"key": "not_null(a.x, a.b)", "op": "in", "value": [1, "x", None]},
+    {"key": "a.s", "op": "regex", "value": "^x"},
+    {"key": "a.list[].c", "op": "subset-of", "value": [1, 2]},
+    {"flag": "f", "op": "eq", "value": "x"},
+    {"schema": {"type": "object", "required": ["b"]}, "key": "a"},
+    {"schema": {"patternProperties": {"^s": {"type": "string", "pattern": "^x"}}}, "key": "a"},
+    {"all": [{"key": "a.b", "op": "gt", "value": 0}, {"key": "a.s", "op": "regex", "value": "x"}]},
+    {"any": [{"key": "a.b", "op": "lt", "value": 0}, {"not": {"key": "a.s", "op": "present"}}]},
+    {"not": {"any": [{"key": "a.b", "op": "gte", "value": "1", "value_type": "version"},
+                     {"key": "a.list", "op": "not-empty"}]}},
+]
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from(["", "x", "xy", "1.2", "s"]))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["b", "c", "s", "x", "list"]), inner, max_size=3)), max_leaves=8)
+
+
+def test_node_test_gives_the_verdict_of_a_call():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from auditor.packs.conditions import has_error_markers
+
+    nodes = [compile_condition(c) for c in TESTED]
+    items = st.fixed_dictionaries({}, optional={"a": _json_values(), "flags": st.dictionaries(
+        st.just("f"), st.lists(st.sampled_from(["x", "y"]), max_size=2))})
+
+    @settings(max_examples=400, deadline=None)
+    @given(items)
+    def agree(item):
+        assert not has_error_markers(item)  # no key is "errors": every node may use test()
+        for node in nodes:
+            try:
+                expected = node(item).passed
+            except EvalError:
+                expected = EvalError
+            try:
+                got = node.test(item)
+            except EvalError:
+                got = EvalError
+            assert got == expected, (node.describe(), item)
+
+    agree()
+
+
+def test_error_markers_are_found_where_checks_look():
+    from auditor.packs.conditions import has_error_markers
+
+    assert has_error_markers({"errors": {"a": "broken"}})
+    assert has_error_markers({"daemon": {"errors": {"effective": "broken"}}})
+    assert not has_error_markers({"errors": {}, "daemon": {"errors": []}, "x": [{"errors": {"a": 1}}]})
+    assert not has_error_markers({"a": {"b": {"errors": {"c": "deeper than any check reads"}}}})

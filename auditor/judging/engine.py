@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.packs.conditions import AS_OF, Const, EvalError, Outcome, parse_timestamp
+from auditor.packs.conditions import AS_OF, Const, EvalError, Outcome, has_error_markers, parse_timestamp
 from auditor.packs.loader import Control, Pack
 
 PASS, FAIL, ERROR, NOT_APPLICABLE, MANUAL = "pass", "fail", "error", "not_applicable", "manual"
@@ -120,7 +120,7 @@ def _views(evidence: dict[str, Any], target: str) -> list[tuple[dict[str, Any], 
         else:
             daemon = daemons[0]
             items = [{**i, "daemon": daemon} for i in items]
-    return [(item, subject_of(item)) for item in items]
+    return [(item, subject_of(item), not has_error_markers(item)) for item in items]
 
 
 def _host_of(item: dict[str, Any]) -> Any:
@@ -159,10 +159,25 @@ def _hosts(evidence: dict[str, Any], views: dict[str, Any]) -> Hosts | None:
 
 
 def _judge(where: Any, check: Any, expected: str | None, view: dict[str, Any],
-           subject: dict[str, Any]) -> dict[str, Any] | None:
-    """One subject: a finding dict, or None when the control does not apply to it."""
+           subject: dict[str, Any], clean: bool) -> dict[str, Any] | None:
+    """One subject: a finding dict, or None when the control does not apply to it.
+
+    A ``clean`` view (no error markers: conditions.has_error_markers) is first judged with the
+    conditions' ``test``, which gives the verdict without building Outcomes; only a failing one
+    (or one whose test raised) is judged again in full, for what the finding shows."""
+    applies = where is None
+    if clean:
+        try:
+            if not applies:
+                if not where.test(view):
+                    return None
+                applies = True
+            if check.test(view):
+                return {"subject": subject, "status": PASS}  # dropped beyond MAX_PASS_FINDINGS
+        except Exception:  # noqa: BLE001 (judged again below, which reports it)
+            pass
     try:
-        if where is not None and not where(view).passed:
+        if not applies and not where(view).passed:
             return None
         outcome: Outcome = check(view)
     except EvalError as exc:
@@ -187,25 +202,26 @@ MAX_DEFAULTED = 10
 
 
 @functools.lru_cache(maxsize=4096)
-def _read_fields(key: str) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    """The fields a key reads, as (the fields, the prefixes of paths under them, the fields with a
-    dot): computed once per key, not once per failing subject."""
+def _read_fields(key: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The fields a key reads, as (the fields and the paths above them, the prefixes of paths
+    under them): computed once per key, not once per failing subject."""
     fields = _READ_FIELDS.findall(key)
-    return frozenset(fields), tuple(f + s for f in fields for s in (".", "[")), tuple(f for f in fields if "." in f)
+    above = {f[:i] for f in fields for i, ch in enumerate(f) if ch == "."}
+    return frozenset(fields) | above, tuple(f + s for f in fields for s in (".", "["))
 
 
 def defaulted_fields(key: str, filled: Any) -> list[str]:
     """The API defaults (paths the manifests collector filled, an item's `api_defaults`;
     docs/kubernetes-defaults.md) among the fields a failing check read: a path at, under or above
     a field the key names, so "saw: ..." can say it was not written in the manifest."""
-    fields, under, dotted = _read_fields(key)
-    if not fields or not isinstance(filled, list):
+    at_or_above, under = _read_fields(key)
+    if not at_or_above or not isinstance(filled, list):
         return []
     hits = []
     for path in filled:
         if not isinstance(path, str):
             continue
-        if path in fields or path.startswith(under) or any(f.startswith(path + ".") for f in dotted):
+        if path in at_or_above or path.startswith(under):
             hits.append(path)
             if len(hits) == MAX_DEFAULTED:
                 break
@@ -266,8 +282,8 @@ def _evaluate_control(control: Control, evidence: dict[str, Any],
     expected = control.data.get("expected")
     hosts = _hosts(evidence, views)
     if hosts is None:  # judged in subject order: the findings come out sorted
-        findings = [f for f in (_judge(where, check, expected, view, subject)
-                                for view, subject in _sorted_items(control, items, views)) if f is not None]
+        findings = [f for f in (_judge(where, check, expected, view, subject, clean)
+                                for view, subject, clean in _sorted_items(control, items, views)) if f is not None]
     else:
         findings = _judge_hosts(control, hosts, where, check, expected, items)
         findings.sort(key=_subject_key)
@@ -319,14 +335,14 @@ def _judge_hosts(control: Control, hosts: Hosts, where: Any, check: Any, expecte
     current: Any = object()
     token = AS_OF.set(AS_OF.get())
     try:
-        for view, subject in items:
+        for view, subject, clean in items:
             host = subject.get("host")
             if host in broken:
                 continue
             if host != current and host in hosts.as_of:
                 AS_OF.set(hosts.as_of[host])
                 current = host
-            finding = _judge(where, check, expected, view, subject)
+            finding = _judge(where, check, expected, view, subject, clean)
             if finding is not None:
                 findings.append(finding)
     finally:
@@ -355,7 +371,7 @@ PARALLEL_MIN_SUBJECTS = 4_000
 
 
 def _items(control: Control, evidence: dict[str, Any], views: dict[str, Any]) -> list[Any]:
-    """(view, subject) pairs of every target the control judges; each target's views built once."""
+    """(view, subject, clean) of every item of every target the control judges; each target's views built once."""
     for name in control.target_names:
         if name not in views:
             views[name] = _views(evidence, name)
@@ -369,7 +385,7 @@ def _sorted_items(control: Control, items: list[Any], views: dict[str, Any]) -> 
     control's findings (at 43k objects, 378,000 findings sorted over 170 controls)."""
     key = ("sorted items", *control.target_names)
     if key not in views:
-        views[key] = sorted(items, key=lambda pair: _subject_key({"subject": pair[1]}))
+        views[key] = sorted(items, key=lambda view: _subject_key({"subject": view[1]}))
     return views[key]
 
 

@@ -311,6 +311,45 @@ def _chain_get(item: Any, names: tuple[str, ...]) -> Any:
     return node
 
 
+_NOTHING: dict[str, Any] = {}
+
+
+def _chain_getter(names: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``lambda item: _chain_get(item, names)``, unrolled for the usual two to four names.
+
+    Evidence is JSON data: a node that is not a dict is a list, string, number, bool or None.
+    ``(node or _NOTHING).get`` gives None for the falsy ones (as _chain_get does), and the
+    truthy ones have no ``get`` (AttributeError: None as well), so no type test is needed."""
+    if len(names) == 2:
+        a, b = names
+
+        def get2(item: Any) -> Any:
+            try:
+                return ((item or _NOTHING).get(a) or _NOTHING).get(b)
+            except AttributeError:
+                return None
+        return get2
+    if len(names) == 3:
+        a, b, c = names
+
+        def get3(item: Any) -> Any:
+            try:
+                return (((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c)
+            except AttributeError:
+                return None
+        return get3
+    if len(names) == 4:
+        a, b, c, d = names
+
+        def get4(item: Any) -> Any:
+            try:
+                return ((((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c) or _NOTHING).get(d)
+            except AttributeError:
+                return None
+        return get4
+    return lambda item: _chain_get(item, names)
+
+
 def _fast_getter(parsed: dict[str, Any]) -> Callable[[Any], Any] | None:
     """A plain-Python lookup for the commonest keys (``a.b.c``, ``a.b || `literal```,
     ``not_null(a.b, c.d)``), which gives exactly what JMESPath gives, several times faster; None
@@ -320,9 +359,11 @@ def _fast_getter(parsed: dict[str, Any]) -> Callable[[Any], Any] | None:
         if not chains or any(c is None for c in chains):
             return None
 
+        getters = [_chain_getter(chain) for chain in chains]  # type: ignore[arg-type]
+
         def first_not_null(item: Any) -> Any:
-            for chain in chains:
-                value = _chain_get(item, chain)  # type: ignore[arg-type]
+            for getter in getters:
+                value = getter(item)
                 if value is not None:
                     return value
             return None
@@ -339,9 +380,13 @@ def _fast_getter(parsed: dict[str, Any]) -> Callable[[Any], Any] | None:
     if names is None:
         return None
 
+    chain = _chain_getter(names)
+    if not has_default:
+        return chain
+
     def get(item: Any) -> Any:
-        node = _chain_get(item, names)
-        if has_default and _jmespath_false(node):
+        node = chain(item)
+        if _jmespath_false(node):
             return literal
         return node
 
@@ -364,6 +409,21 @@ def _check_item_errors(item: dict[str, Any], path: tuple[str, ...]) -> None:
             errors = inner.get("errors")
             if errors and isinstance(errors, dict):
                 _raise_listed(errors, path, 1)
+
+
+def has_error_markers(item: dict[str, Any]) -> bool:
+    """True when :func:`_check_item_errors` could raise for some path of ``item``: the item, or a
+    dict directly in it, carries a non-empty ``errors`` mapping. Items without markers are judged
+    with :meth:`Node.test` (the same verdict, without the per-condition checks)."""
+    errors = item.get("errors")
+    if errors and isinstance(errors, dict):
+        return True
+    for value in item.values():
+        if isinstance(value, dict):
+            errors = value.get("errors")
+            if errors and isinstance(errors, dict):
+                return True
+    return False
 
 
 def _raise_listed(errors: dict[str, Any], path: tuple[str, ...], index: int) -> None:
@@ -390,6 +450,12 @@ class Node:
         for path in self.paths:
             _check_item_errors(item, path)
         return self.evaluate(item)
+
+    def test(self, item: dict[str, Any]) -> bool:
+        """``self(item).passed`` for an item without error markers (:func:`has_error_markers` is
+        False), raising what ``self(item)`` raises: the same verdict without building the
+        Outcomes, which only a failing subject needs (the engine then calls the node itself)."""
+        return self.evaluate(item).passed
 
 
 class Compare(Node):
@@ -435,6 +501,12 @@ class Compare(Node):
             observed = self.normalise(raw)
         passed = bool(self.fn(observed, self.value))
         return Outcome(passed, self.describe(), raw, self.label)
+
+    def test(self, item: dict[str, Any]) -> bool:
+        observed = self._fast(item) if self._fast is not None else self.lookup(item)
+        if self.normalise and self.op_name not in _RAW_OPS:
+            observed = self.normalise(observed)
+        return bool(self.fn(observed, self.value))
 
     def describe(self) -> str:
         if self._text is None:
@@ -615,6 +687,9 @@ class Schema(Node):
         label = ".".join(x for x in (self.key or "", where) if x)
         return Outcome(False, f"{self.describe()}: {message}", observed, label)
 
+    def test(self, item: dict[str, Any]) -> bool:
+        return self.first_error(_search(self.expr, item) if self.expr else item) is None
+
     def describe(self) -> str:
         return f"{self.key or 'item'} matches the schema"
 
@@ -638,6 +713,18 @@ class All(Node):
             raise error
         assert last is not None
         return Outcome(True, self.describe(), last.observed, last.key)
+
+    def test(self, item: dict[str, Any]) -> bool:
+        error = None
+        for child in self.children:
+            try:
+                if not child.test(item):
+                    return False
+            except EvalError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        return True
 
     def describe(self) -> str:
         if getattr(self, "_text", None) is None:
@@ -667,6 +754,18 @@ class Any_(Node):
             [o.observed for o in seen]
         return Outcome(False, self.describe(), observed, ", ".join(dict.fromkeys(o.key for o in seen)))
 
+    def test(self, item: dict[str, Any]) -> bool:
+        error = None
+        for child in self.children:
+            try:
+                if child.test(item):
+                    return True
+            except EvalError as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+        return False
+
     def describe(self) -> str:
         if getattr(self, "_text", None) is None:
             self._text = " or ".join(_wrap(c) for c in self.children)
@@ -680,6 +779,9 @@ class Not(Node):
     def evaluate(self, item: dict[str, Any]) -> Outcome:
         out = self.child(item)
         return Outcome(not out.passed, self.describe(), out.observed, out.key)
+
+    def test(self, item: dict[str, Any]) -> bool:
+        return not self.child.test(item)
 
     def describe(self) -> str:
         if getattr(self, "_text", None) is None:
@@ -698,6 +800,9 @@ class Const(Node):
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
         return Outcome(self.passed, self.text, self.observed, self.key)
+
+    def test(self, item: dict[str, Any]) -> bool:
+        return self.passed
 
     def describe(self) -> str:
         return self.text
