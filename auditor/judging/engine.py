@@ -120,7 +120,13 @@ def _views(evidence: dict[str, Any], target: str) -> list[tuple[dict[str, Any], 
         else:
             daemon = daemons[0]
             items = [{**i, "daemon": daemon} for i in items]
-    return [(item, subject_of(item), not has_error_markers(item)) for item in items]
+    return [view_of(item) for item in items]
+
+
+def view_of(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """An item as controls judge it: (the item, its finding subject, whether it is clean of error
+    markers, so that its conditions can be judged by their ``test``)."""
+    return item, subject_of(item), not has_error_markers(item)
 
 
 def _host_of(item: dict[str, Any]) -> Any:

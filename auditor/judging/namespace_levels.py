@@ -92,7 +92,7 @@ def admission_defaults(value: Any) -> dict[str, dict[str, str]]:
 
 
 Policy = dict[str, dict[str, Any]]
-Pairs = list[tuple[dict[str, Any], dict[str, Any]]]
+Pairs = list[tuple[dict[str, Any], dict[str, Any], bool]]  # auditor.judging.engine.view_of
 
 
 def resolve_policy(labels: Any, defaults: dict[str, dict[str, str]]) -> tuple[Policy, list[dict[str, str]]]:
@@ -197,14 +197,14 @@ def _reads_version(value: Any) -> bool:
     return isinstance(value, list) and any(_reads_version(v) for v in value)
 
 
-def _by_namespace(items: Any, names: set[str], subject_of: Any) -> dict[str, Pairs]:
-    """(item, finding subject) pairs of a target's items in the namespaces named, by namespace."""
+def _by_namespace(items: Any, names: set[str], view_of: Any) -> dict[str, Pairs]:
+    """Views (engine.view_of) of a target's items in the namespaces named, by namespace."""
     out: dict[str, Pairs] = {}
     for item in items or ():
         if isinstance(item, dict):
             ns = (item.get("subject") or {}).get("namespace")
             if ns in names:
-                out.setdefault(ns, []).append((item, subject_of(item)))
+                out.setdefault(ns, []).append(view_of(item))
     return out
 
 
@@ -218,7 +218,7 @@ def namespace_levels(evidence: dict[str, Any],
                      evaluated: Sequence[tuple[Pack, Sequence[tuple[Control, dict[str, Any]]]]],
                      params: dict[str, dict[str, Any]] | None = None) -> dict[str, Any] | None:
     """The ``namespace_levels`` section of the results, or None when the evidence holds no namespace."""
-    from auditor.judging.engine import evaluate_control, subject_of
+    from auditor.judging.engine import evaluate_control, view_of
 
     targets = evidence.get("targets") or {}
     namespaces = [i for i in targets.get("k8s.namespace") or [] if isinstance(i, dict)]
@@ -269,7 +269,7 @@ def namespace_levels(evidence: dict[str, Any],
                 spec["note"] = note
             pairs.setdefault((spec["level"], judged), set()).add(name)
 
-    pods = _by_namespace(targets.get("k8s.pod"), set(entries), subject_of)
+    pods = _by_namespace(targets.get("k8s.pod"), set(entries), view_of)
     containers: dict[str, list[Any]] | None = None  # built only when a level is judged afresh
 
     # verdicts per (level, version): {pod key: {control id: status}}; main-run ones reused
@@ -288,7 +288,7 @@ def namespace_levels(evidence: dict[str, Any],
             if verdict is None:
                 if views is None:
                     if containers is None:
-                        containers = _by_namespace(targets.get("k8s.container"), set(entries), subject_of)
+                        containers = _by_namespace(targets.get("k8s.container"), set(entries), view_of)
                     views = {"k8s.pod": [p for n in sorted(names) for p in pods.get(n, ())],
                              "k8s.container": [p for n in sorted(names) for p in containers.get(n, ())]}
                 verdict = evaluate_control(control, evidence, views)
@@ -305,7 +305,7 @@ def namespace_levels(evidence: dict[str, Any],
                     seen[control.id] = status
             if not verdict.get("findings") and verdict.get("status") == "error" and verdict.get("reason"):
                 for name in names:  # the target itself was not collected: every pod is unknown
-                    for _item, subject in pods.get(name, ()):
+                    for _item, subject, _clean in pods.get(name, ()):
                         outcomes.setdefault(_pod_key(subject), {}).setdefault(control.id, "error")
         judged[(level, version)] = outcomes
         reused[(level, version)] = views is None
@@ -315,7 +315,7 @@ def namespace_levels(evidence: dict[str, Any],
     for name in sorted(entries):
         entry = entries[name]
         subjects = pods.get(name, [])
-        entry["pods"] = sum(1 for _i, s in subjects if s.get("kind") == "Pod")
+        entry["pods"] = sum(1 for _i, s, _c in subjects if s.get("kind") == "Pod")
         entry["workloads"] = len(subjects) - entry["pods"]
         for mode in MODES:
             spec = entry["modes"][mode]
@@ -325,7 +325,7 @@ def namespace_levels(evidence: dict[str, Any],
             outcomes = judged[(spec["level"], versions.judged_version(spec["version"])[0])]
             rejected, errors, listed = 0, 0, []
             per_check: dict[str, int] = {}
-            for _item, subject in subjects:
+            for _item, subject, _clean in subjects:
                 verdicts = outcomes.get(_pod_key(subject))
                 if not verdicts:
                     continue
