@@ -217,6 +217,12 @@ def write_text_atomic(path: str, text: str | bytes, mode: int | None = None) -> 
     _write_atomic(path, lambda fh: fh.write(text.encode("utf-8") if isinstance(text, str) else text), mode)
 
 
+def write_stream_atomic(path: str, write: Callable[[Any], Any], mode: int | None = None) -> None:
+    """Write a file with ``write(binary file)``, so it is either complete or absent (as
+    :func:`write_text_atomic`)."""
+    _write_atomic(path, write, mode)
+
+
 def _temp_file(directory: str, write: Any, mode: int | None) -> str:
     """A complete temporary file in ``directory`` (so a rename or link into place is atomic)."""
     os.makedirs(directory, exist_ok=True)

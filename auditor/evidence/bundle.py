@@ -10,11 +10,20 @@ import datetime as _dt
 import hashlib
 import json
 import socket
+import tempfile
 from typing import Any
 
 from auditor.collect.collected import Collected
 from auditor.common.errors import InputError
-from auditor.common.jsonio import PRIVATE_MODE, json_chunks, read_json_document, write_json_atomic
+from auditor.common.jsonio import (
+    INDENT_LIMIT,
+    PRIVATE_MODE,
+    json_chunks,
+    read_json_document,
+    write_json_atomic,
+    write_stream_atomic,
+)
+from auditor.common.text import json_escape_controls
 from auditor.common.version import __version__
 from auditor.evidence.redact import redact_metadata_text, redact_targets, redaction_summary
 
@@ -22,12 +31,51 @@ KIND = "auditor-evidence"
 SCHEMA_VERSION = "1"
 
 
+_HASHED_KEYS = ("kind", "schema_version", "metadata", "targets")
+
+
 def content_sha256(doc: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, compact, UTF-8) of the bundle's content."""
-    body = {k: doc[k] for k in ("kind", "schema_version", "metadata", "targets") if k in doc}
+    body = {k: doc[k] for k in _HASHED_KEYS if k in doc}
     digest = hashlib.sha256()
     for chunk in json_chunks(body, sort_keys=True):
         digest.update(chunk.encode())
+    return digest.hexdigest()
+
+
+# The saved text of the last large bundle built, as (its sha256, an unlinked temporary file): the
+# hash encodes the whole content once (30 MB at 43,000 objects), and the same text, with the
+# sha256 added, is the evidence file; saving that bundle copies it instead of encoding it again.
+_KEPT: tuple[str, Any] | None = None
+
+
+def _hash_keeping_text(doc: dict[str, Any]) -> str:
+    """:func:`content_sha256` of ``doc``, keeping its canonical text (controls escaped as
+    json_text escapes them) when it is larger than INDENT_LIMIT, so :func:`save_bundle` can
+    write it: a bundle that large is saved compact anyway, and sorted keys are as valid."""
+    global _KEPT
+    if _KEPT is not None:
+        _KEPT[1].close()
+        _KEPT = None
+    digest, size = hashlib.sha256(), 0
+    spool = None
+    try:
+        spool = tempfile.TemporaryFile(prefix="auditor-evidence-")
+        for chunk in json_chunks({k: doc[k] for k in _HASHED_KEYS if k in doc}, sort_keys=True):
+            data = chunk.encode()
+            digest.update(data)
+            escaped = json_escape_controls(chunk)
+            spool.write(data if escaped is chunk else escaped.encode())
+            size += len(data)
+        spool.flush()
+    except OSError:  # no room for the temporary copy: the hash alone, the file encoded when saved
+        if spool is not None:
+            spool.close()
+        return content_sha256(doc)
+    if size > INDENT_LIMIT:
+        _KEPT = (digest.hexdigest(), spool)
+    else:
+        spool.close()
     return digest.hexdigest()
 
 
@@ -62,13 +110,31 @@ def build_bundle(collected: Collected, *, root: str = "/", host: str | None = No
         "metadata": metadata,
         "targets": targets,
     }
-    doc["sha256"] = content_sha256(doc)
+    doc["sha256"] = _hash_keeping_text(doc)
     return doc
 
 
 def save_bundle(doc: dict[str, Any], path: str) -> None:
     """Write the bundle atomically, readable by its owner only (0600, whatever the umask)."""
+    kept = _KEPT
+    if kept is not None and doc.get("sha256") == kept[0] and set(doc) - {"unverified"} == {*_HASHED_KEYS, "sha256"}:
+        write_stream_atomic(path, lambda fh: _copy_kept(kept[1], kept[0], fh), mode=PRIVATE_MODE)
+        return
     write_json_atomic(path, {k: v for k, v in doc.items() if k != "unverified"}, mode=PRIVATE_MODE)
+
+
+def _copy_kept(spool: Any, sha256: str, out: Any) -> None:
+    """The kept canonical text, its closing brace replaced by the sha256 field."""
+    spool.seek(0, 2)
+    left = spool.tell() - 1
+    spool.seek(0)
+    while left > 0:
+        block = spool.read(min(left, 1 << 20))
+        if not block:
+            raise OSError("the kept evidence text is shorter than written")
+        out.write(block)
+        left -= len(block)
+    out.write(f',"sha256":{json.dumps(sha256)}}}\n'.encode())
 
 
 # The metadata fields evaluation and the reports read, and the JSON types they must have.
