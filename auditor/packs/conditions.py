@@ -28,6 +28,7 @@ import jmespath.visitor
 
 from auditor.common.errors import InputError
 from auditor.common.linear_regex import RegexRefused, compile_linear, is_pattern
+from auditor.packs.key_compiler import compile_key
 
 _MISSING_TEXT = "nothing (key absent)"
 
@@ -484,13 +485,14 @@ class Compare(Node):
         self.value = value
         self.shown_value = value
         self._fast = _fast_getter(self.expr.parsed)
+        self._compiled = compile_key(self.expr.parsed) if self._fast is None else None
         self._text: str | None = None
 
     def lookup(self, item: dict[str, Any]) -> Any:
         if self._fast is not None:
             return self._fast(item)
         try:
-            return _search(self.expr, item)
+            return self._compiled(item)  # type: ignore[misc]
         except jmespath.exceptions.JMESPathError as exc:
             raise EvalError(f"{self.key}: {str(exc).splitlines()[0]}") from None
 
