@@ -96,3 +96,12 @@ def test_terminal_summary_and_json_stdout_carry_no_control_character() -> None:
     assert "\\x1b[2J" in table and "\\u202e" in table
     _no_raw(json_text(results), "json on stdout")
     assert safe_text("\u202eabc") == "\\u202eabc"
+
+
+def test_json_escaping_of_ascii_text_takes_the_short_way_to_the_same_text():
+    from auditor.common.text import _JSON_RAW, json_escape_controls
+
+    for text in ["plain", "", "a\x7fb", "\x7f\x7f", '{"k":"v\x7f"}', "a\x7fb\u202ec\x85", "\u2066x"]:
+        expected = _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        assert json_escape_controls(text) == expected
+    assert json_escape_controls("a\x7f") == "a\\u007f"

@@ -311,15 +311,12 @@ def _compact_control(control: dict[str, Any], by_id: dict[int, int]) -> dict[str
     """A control as it is written: subjects as indexes into the table, shared fields once."""
     findings = control.get("findings") or []
     defaults = _shared_fields(findings)
+    dropped = {status: set(fields) - {"subject"} for status, fields in defaults.items()}
     out_findings = []
     for finding in findings:
-        out = {}
-        for key, value in finding.items():
-            if key == "subject" and isinstance(value, dict):
-                out[key] = by_id[id(value)]
-            elif key not in defaults.get(finding.get("status"), ()):
-                out[key] = value
-        out_findings.append(out)
+        drop = dropped.get(finding.get("status"), ())
+        out_findings.append({key: by_id[id(value)] if key == "subject" and isinstance(value, dict) else value
+                             for key, value in finding.items() if key not in drop})
     entry = {k: (out_findings if k == "findings" else v) for k, v in control.items()}
     if defaults:
         entry["finding_defaults"] = defaults
