@@ -172,14 +172,20 @@ def collect(sources: Sources, progress: Progress = _no_progress) -> tuple[dict[s
     if sources.all_nodes and "cluster" not in targets:
         raise InputError("--all-nodes runs the node collector on every node of a cluster: it needs the cluster "
                          "target (--target cluster)")
+    from auditor.speed.gc_pause import paused_then_frozen
+
     collected = Collected()
     finished: list[str] = []
-    with progress("collecting " + ", ".join(targets)):
-        try:
-            _run_collectors(sources, targets, collected, finished)
-        except KeyboardInterrupt:
-            raise CollectionInterrupted(_interrupted_bundle(sources, collected, targets, finished), label) from None
-    evidence = build_bundle(collected, root=sources.root)
+    # the collector paused while the evidence is built, redacted and hashed, then the bundle kept
+    # out of its sight (auditor.speed.gc_pause; judge_and_write gives it back at the end)
+    with paused_then_frozen():
+        with progress("collecting " + ", ".join(targets)):
+            try:
+                _run_collectors(sources, targets, collected, finished)
+            except KeyboardInterrupt:
+                raise CollectionInterrupted(_interrupted_bundle(sources, collected, targets, finished),
+                                            label) from None
+        evidence = build_bundle(collected, root=sources.root)
     if sources.all_nodes:
         with progress("collecting every node (one Job per node)"):
             return collect_all_nodes(sources, evidence), label + "-all-nodes"
