@@ -34,11 +34,15 @@ SCHEMA_VERSION = "1"
 _HASHED_KEYS = ("kind", "schema_version", "metadata", "targets")
 
 
+def _canonical_chunks(doc: dict[str, Any]) -> Any:
+    """The canonical JSON (sorted keys, compact) of the bundle's content, in pieces."""
+    return json_chunks({k: doc[k] for k in _HASHED_KEYS if k in doc}, sort_keys=True)
+
+
 def content_sha256(doc: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON (sorted keys, compact, UTF-8) of the bundle's content."""
-    body = {k: doc[k] for k in _HASHED_KEYS if k in doc}
     digest = hashlib.sha256()
-    for chunk in json_chunks(body, sort_keys=True):
+    for chunk in _canonical_chunks(doc):
         digest.update(chunk.encode())
     return digest.hexdigest()
 
@@ -61,7 +65,7 @@ def _hash_keeping_text(doc: dict[str, Any]) -> str:
     spool = None
     try:
         spool = tempfile.TemporaryFile(prefix="auditor-evidence-")
-        for chunk in json_chunks({k: doc[k] for k in _HASHED_KEYS if k in doc}, sort_keys=True):
+        for chunk in _canonical_chunks(doc):
             data = chunk.encode()
             digest.update(data)
             escaped = json_escape_controls(chunk)

@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 import jmespath
 import jmespath.exceptions
-import jmespath.visitor
 
 from auditor.common.errors import InputError
 from auditor.common.linear_regex import RegexRefused, compile_linear, is_pattern
@@ -279,121 +278,6 @@ def _leading_fields(node: dict[str, Any]) -> tuple[str, ...]:
     return tuple(names)
 
 
-# One JMESPath interpreter for every search. `expression.search(item)` builds a new interpreter
-# per call, whose bound-method cache makes a reference cycle: at 43k objects that is about 100,000
-# cycles (90 MB) left for the cyclic collector, which a run pauses while it judges (gc_pause), and
-# about a tenth of the judging time. The interpreter keeps no state between searches.
-_INTERPRETER = jmespath.visitor.TreeInterpreter()
-
-
-def _search(expression: Any, item: Any) -> Any:
-    """``expression.search(item)``, with the shared interpreter."""
-    return _INTERPRETER.visit(expression.parsed, item)
-
-
-def _jmespath_false(value: Any) -> bool:
-    """JMESPath's notion of false for `||`: null, false, and empty strings, lists and objects."""
-    return value is None or value is False or (isinstance(value, (str, list, dict)) and not value)
-
-
-def _field_chain(parsed: dict[str, Any]) -> tuple[str, ...] | None:
-    parts = _flatten(parsed)
-    if not parts or any(p.get("type") != "field" for p in parts):
-        return None
-    return tuple(p["value"] for p in parts)
-
-
-def _chain_get(item: Any, names: tuple[str, ...]) -> Any:
-    node = item
-    for name in names:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(name)
-    return node
-
-
-_NOTHING: dict[str, Any] = {}
-
-
-def _chain_getter(names: tuple[str, ...]) -> Callable[[Any], Any]:
-    """``lambda item: _chain_get(item, names)``, unrolled for the usual two to four names.
-
-    Evidence is JSON data: a node that is not a dict is a list, string, number, bool or None.
-    ``(node or _NOTHING).get`` gives None for the falsy ones (as _chain_get does), and the
-    truthy ones have no ``get`` (AttributeError: None as well), so no type test is needed."""
-    if len(names) == 2:
-        a, b = names
-
-        def get2(item: Any) -> Any:
-            try:
-                return ((item or _NOTHING).get(a) or _NOTHING).get(b)
-            except AttributeError:
-                return None
-        return get2
-    if len(names) == 3:
-        a, b, c = names
-
-        def get3(item: Any) -> Any:
-            try:
-                return (((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c)
-            except AttributeError:
-                return None
-        return get3
-    if len(names) == 4:
-        a, b, c, d = names
-
-        def get4(item: Any) -> Any:
-            try:
-                return ((((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c) or _NOTHING).get(d)
-            except AttributeError:
-                return None
-        return get4
-    return lambda item: _chain_get(item, names)
-
-
-def _fast_getter(parsed: dict[str, Any]) -> Callable[[Any], Any] | None:
-    """A plain-Python lookup for the commonest keys (``a.b.c``, ``a.b || `literal```,
-    ``not_null(a.b, c.d)``), which gives exactly what JMESPath gives, several times faster; None
-    for any other expression."""
-    if parsed.get("type") == "function_expression" and parsed.get("value") == "not_null":
-        chains = [_field_chain(child) for child in parsed.get("children", [])]
-        if not chains or any(c is None for c in chains):
-            return None
-
-        getters = [_chain_getter(chain) for chain in chains]  # type: ignore[arg-type]
-
-        def first_not_null(item: Any) -> Any:
-            for getter in getters:
-                value = getter(item)
-                if value is not None:
-                    return value
-            return None
-
-        return first_not_null
-    literal: Any = None
-    has_default = False
-    if parsed.get("type") == "or_expression":
-        left, right = parsed["children"]
-        if right.get("type") != "literal":
-            return None
-        parsed, literal, has_default = left, right.get("value"), True
-    names = _field_chain(parsed)
-    if names is None:
-        return None
-
-    chain = _chain_getter(names)
-    if not has_default:
-        return chain
-
-    def get(item: Any) -> Any:
-        node = chain(item)
-        if _jmespath_false(node):
-            return literal
-        return node
-
-    return get
-
-
 def _check_item_errors(item: dict[str, Any], path: tuple[str, ...]) -> None:
     """Raise EvalError when the evidence along ``path`` is marked broken by its collector.
 
@@ -484,15 +368,12 @@ class Compare(Node):
                 raise InputError(f"value {value!r} does not fit value_type {value_type}: {exc}") from None
         self.value = value
         self.shown_value = value
-        self._fast = _fast_getter(self.expr.parsed)
-        self._compiled = compile_key(self.expr.parsed) if self._fast is None else None
+        self._fast = compile_key(self.expr.parsed)
         self._text: str | None = None
 
     def lookup(self, item: dict[str, Any]) -> Any:
-        if self._fast is not None:
-            return self._fast(item)
         try:
-            return self._compiled(item)  # type: ignore[misc]
+            return self._fast(item)
         except jmespath.exceptions.JMESPathError as exc:
             raise EvalError(f"{self.key}: {str(exc).splitlines()[0]}") from None
 
@@ -505,7 +386,7 @@ class Compare(Node):
         return Outcome(passed, self.describe(), raw, self.label)
 
     def test(self, item: dict[str, Any]) -> bool:
-        observed = self._fast(item) if self._fast is not None else self.lookup(item)
+        observed = self.lookup(item)
         if self.normalise and self.op_name not in _RAW_OPS:
             observed = self.normalise(observed)
         return bool(self.fn(observed, self.value))
@@ -668,6 +549,7 @@ class Schema(Node):
             self.validator = linear_validator(cls)(schema)
         self.key = key
         self.expr = jmespath.compile(key) if key else None
+        self._get = compile_key(self.expr.parsed) if self.expr else None
         fields = _leading_fields(self.expr.parsed) if self.expr else ()
         self.paths = (fields,) if fields else ()
 
@@ -679,7 +561,7 @@ class Schema(Node):
         return None if error is None else (error.message, list(error.absolute_path), error.instance)
 
     def evaluate(self, item: dict[str, Any]) -> Outcome:
-        target = _search(self.expr, item) if self.expr else item
+        target = self._get(item) if self._get else item
         error = self.first_error(target)
         if error is None:
             return Outcome(True, self.describe(), None, self.key or "")
@@ -690,7 +572,7 @@ class Schema(Node):
         return Outcome(False, f"{self.describe()}: {message}", observed, label)
 
     def test(self, item: dict[str, Any]) -> bool:
-        return self.first_error(_search(self.expr, item) if self.expr else item) is None
+        return self.first_error(self._get(item) if self._get else item) is None
 
     def describe(self) -> str:
         return f"{self.key or 'item'} matches the schema"

@@ -15,8 +15,12 @@ one closure per node instead, with JMESPath's own rules, node type by node type:
   compare numbers and strings and give null for anything else (a string against a number
   raises, as it does in the interpreter).
 
-Any other node (functions, slices, multi-select objects, ``*`` over an object) is left to the
-interpreter, for that subtree only, so the result is always the interpreter's.
+Chains of fields (most keys) are unrolled, and ``not_null`` of field chains is judged here.
+Any other node (other functions, slices, multi-select objects, ``*`` over an object) is left to
+the interpreter, for that subtree only, so the result is always the interpreter's. One
+interpreter serves every search: ``expression.search(item)`` would build one per call, whose
+bound-method cache makes a reference cycle (about 100,000 at 43k objects, left to the cyclic
+collector).
 ``tests/test_key_compiler.py`` compares both on every key of the shipped packs and on
 generated expressions and items.
 """
@@ -70,7 +74,89 @@ def _field(node: dict[str, Any]) -> Getter:
     return field
 
 
+def _field_names(node: dict[str, Any]) -> tuple[str, ...] | None:
+    """The names of a key that is only fields (``a.b.c``), else None."""
+    if node.get("type") == "field":
+        return (node["value"],)
+    if node.get("type") != "subexpression":
+        return None
+    names: list[str] = []
+    for child in node["children"]:
+        part = _field_names(child)
+        if part is None:
+            return None
+        names.extend(part)
+    return tuple(names)
+
+
+_NOTHING: dict[str, Any] = {}
+
+
+def _fields(names: tuple[str, ...]) -> Getter:
+    """A chain of fields, unrolled for the usual two to four names (the commonest keys).
+
+    Evidence is JSON data: a node that is not an object is an array, string, number, boolean or
+    null. ``(node or _NOTHING).get`` gives null for the falsy ones, and the truthy ones have no
+    ``get`` (AttributeError: null as well), so no type test is needed."""
+    if len(names) == 2:
+        a, b = names
+
+        def get2(item: Any) -> Any:
+            try:
+                return ((item or _NOTHING).get(a) or _NOTHING).get(b)
+            except AttributeError:
+                return None
+        return get2
+    if len(names) == 3:
+        a, b, c = names
+
+        def get3(item: Any) -> Any:
+            try:
+                return (((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c)
+            except AttributeError:
+                return None
+        return get3
+    if len(names) == 4:
+        a, b, c, d = names
+
+        def get4(item: Any) -> Any:
+            try:
+                return ((((item or _NOTHING).get(a) or _NOTHING).get(b) or _NOTHING).get(c) or _NOTHING).get(d)
+            except AttributeError:
+                return None
+        return get4
+
+    def get(item: Any) -> Any:
+        for name in names:
+            if not isinstance(item, dict):
+                return None
+            item = item.get(name)
+        return item
+    return get
+
+
+def _function(node: dict[str, Any]) -> Getter:
+    """``not_null(a.b, c.d)`` of field chains: the first that is not null (nothing to raise, so
+    evaluating the arguments lazily gives what the interpreter gives); any other function is
+    left to the interpreter."""
+    chains = [_field_names(child) for child in node["children"]]
+    if node.get("value") != "not_null" or not chains or any(c is None for c in chains):
+        return lambda value: _INTERPRETER.visit(node, value)
+    getters = [_fields(chain) for chain in chains]  # type: ignore[arg-type]
+
+    def first_not_null(value: Any) -> Any:
+        for getter in getters:
+            found = getter(value)
+            if found is not None:
+                return found
+        return None
+    return first_not_null
+
+
 def _chain(node: dict[str, Any]) -> Getter:
+    names = _field_names(node)
+    if names is not None:
+        return _fields(names)
     steps = [compile_key(child) for child in node["children"]]
     if len(steps) == 2:
         first, second = steps
@@ -211,4 +297,5 @@ _BUILDERS: dict[str, Callable[[dict[str, Any]], Getter]] = {
     "projection": _projection, "filter_projection": _filter_projection, "flatten": _flatten,
     "current": _current, "identity": _current, "literal": _literal, "comparator": _comparator,
     "and_expression": _and, "or_expression": _or, "not_expression": _not, "multi_select_list": _multi_select_list,
+    "function_expression": _function,
 }
