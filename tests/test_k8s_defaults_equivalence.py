@@ -166,3 +166,39 @@ def test_a_finding_says_which_fields_it_saw_were_api_defaults(tmp_path, capsys):
     assert "defaulted" not in host_ports(stored)["shop/web:app"]
     assert "API default, not in the manifest: container.ports[0].protocol, container.ports[0].hostPort" in sparse_html
     assert "API default" not in stored_html
+
+
+def test_csv_and_sarif_name_the_api_defaulted_fields(tmp_path, capsys):
+    """The CSV's `defaulted` column and SARIF's result property and message carry the fields a
+    verdict read from API defaults; the object written out in full leaves them empty."""
+    import csv
+    import io
+
+    from auditor.cli import main
+    from auditor.report.csv_report import render_csv
+    from auditor.report.sarif import render_sarif
+    from auditor.results.document import expand_results
+
+    def results_of(folder: str, out: str) -> dict[str, Any]:
+        assert main(["audit", "--manifests", folder, "--pack", "pod-security-standards", "--format", "json",
+                     "-o", out, "--no-pdf", "--no-html"]) == 0
+        return expand_results(json.loads(capsys.readouterr().out))
+
+    def rows(results: dict[str, Any]) -> list[dict[str, str]]:
+        return [r for r in csv.DictReader(io.StringIO(render_csv(results)))
+                if r["control"] == "baseline.host-ports" and r["subject_name"] == "shop/web:app"]
+
+    def sarif(results: dict[str, Any]) -> list[dict[str, Any]]:
+        log = json.loads(render_sarif(results))
+        return [r for r in log["runs"][0]["results"] if r["ruleId"] == "pod-security-standards/baseline.host-ports"
+                and r["properties"]["subject"].get("name") == "shop/web:app"]
+
+    sparse, stored = results_of(SPARSE, str(tmp_path / "s")), results_of(DEFAULTED, str(tmp_path / "d"))
+    (row,) = rows(sparse)
+    assert row["defaulted"] == "container.ports[0].protocol; container.ports[0].hostPort"
+    assert [r["defaulted"] for r in rows(stored)] == [""]
+    (result,) = sarif(sparse)
+    assert "container.ports[0].hostPort" in result["properties"]["defaulted"]
+    assert "API default, not in the manifest: container.ports[0].protocol" in result["message"]["text"]
+    (full,) = sarif(stored)
+    assert "defaulted" not in full["properties"] and "API default" not in full["message"]["text"]

@@ -59,6 +59,10 @@ def _result(control: dict[str, Any], index: int, finding: dict[str, Any]) -> dic
         "partialFingerprints": {"auditorSubject/v1": hashlib.sha256(identity.encode("utf-8")).hexdigest()},
         "properties": {"status": status, "subject": subject},
     }
+    defaulted = finding.get("defaulted")
+    if isinstance(defaulted, list) and defaulted:  # judged on API defaults, not on the manifest as written
+        out["properties"]["defaulted"] = [str(p) for p in defaulted]
+        out["message"]["text"] += f" (API default, not in the manifest: {', '.join(str(p) for p in defaulted)})"
     if subject.get("file"):
         line = subject.get("line")
         region = {"startLine": line} if isinstance(line, int) and line > 0 else None
