@@ -168,14 +168,16 @@ def test_a_finding_says_which_fields_it_saw_were_api_defaults(tmp_path, capsys):
     assert "API default" not in stored_html
 
 
-def test_csv_and_sarif_name_the_api_defaulted_fields(tmp_path, capsys):
-    """The CSV's `defaulted` column and SARIF's result property and message carry the fields a
-    verdict read from API defaults; the object written out in full leaves them empty."""
+def test_csv_sarif_and_junit_name_the_api_defaulted_fields(tmp_path, capsys):
+    """The CSV's `defaulted` column, SARIF's result property and message and JUnit's failure
+    text carry the fields a verdict read from API defaults; the object written out in full
+    leaves them empty."""
     import csv
     import io
 
     from auditor.cli import main
     from auditor.report.csv_report import render_csv
+    from auditor.report.junit import render_junit
     from auditor.report.sarif import render_sarif
     from auditor.results.document import expand_results
 
@@ -202,3 +204,7 @@ def test_csv_and_sarif_name_the_api_defaulted_fields(tmp_path, capsys):
     assert "API default, not in the manifest: container.ports[0].protocol" in result["message"]["text"]
     (full,) = sarif(stored)
     assert "defaulted" not in full["properties"] and "API default" not in full["message"]["text"]
+    junit = render_junit(sparse)
+    (line,) = [x for x in junit.splitlines() if x.startswith("fail: Pod shop/web:app") and "observed [8080]" in x]
+    assert line.endswith("; API default, not in the manifest: container.ports[0].protocol, container.ports[0].hostPort")
+    assert "API default" not in render_junit(stored)

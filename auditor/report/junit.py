@@ -33,6 +33,8 @@ def _finding_line(f: dict[str, Any]) -> str:
         parts.append(f"observed {as_text(f['observed'])}")
     if f.get("where"):
         parts.append(f"where {f['where']}")
+    if isinstance(f.get("defaulted"), list) and f["defaulted"]:  # judged on API defaults filled into a manifest
+        parts.append("API default, not in the manifest: " + ", ".join(str(p) for p in f["defaulted"]))
     if f.get("message"):
         parts.append(str(f["message"]))
     if f.get("waived"):
