@@ -21,6 +21,7 @@ from auditor.report.formatting import (
     SEVERITY_COLORS,
     SEVERITY_ORDER,
     as_text,
+    defaulted_note,
     filter_token,
     fmt_pct,
     gauge,
@@ -126,11 +127,8 @@ def _extras(data: dict[str, Any], known: set[str]) -> list[tuple[str, str]]:
 def _observed_text(finding: dict[str, Any]) -> str:
     """What a finding saw; when the check read fields the API server's defaults filled into a
     manifest (docs/kubernetes-defaults.md), it says so, naming them."""
-    text = as_text(finding["observed"])
-    defaulted = finding.get("defaulted")
-    if isinstance(defaulted, list) and defaulted:
-        text += f" (API default, not in the manifest: {', '.join(str(p) for p in defaulted)})"
-    return text
+    note = defaulted_note(finding)
+    return f"{as_text(finding['observed'])} ({note})" if note else as_text(finding["observed"])
 
 
 def _finding_view(finding: dict[str, Any]) -> dict[str, Any]:

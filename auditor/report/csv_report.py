@@ -15,7 +15,7 @@ import io
 from typing import Any
 
 from auditor.common.text import escape_controls
-from auditor.report.formatting import as_text
+from auditor.report.formatting import as_text, defaulted_fields
 
 COLUMNS = ("pack", "control", "title", "section", "level", "severity", "control_status", "finding_status",
            "subject_type", "subject_name", "subject_id", "file", "line", "expected", "observed", "where",
@@ -28,13 +28,6 @@ def neutralise(value: Any) -> str:
     kept), formulas with a leading apostrophe."""
     text = escape_controls("" if value is None else as_text(value) if not isinstance(value, str) else value)
     return "'" + text if text.startswith(_FORMULA_START) else text
-
-
-def _defaulted(finding: dict[str, Any]) -> str:
-    """The fields a finding's verdict read from the API server's defaults, not from the manifest
-    (results field ``defaulted``), joined by "; "; empty when none."""
-    fields = finding.get("defaulted")
-    return "; ".join(str(p) for p in fields) if isinstance(fields, list) else ""
 
 
 def render_csv(results: dict[str, Any]) -> str:
@@ -55,6 +48,7 @@ def render_csv(results: dict[str, Any]) -> str:
             s = f.get("subject") if isinstance(f.get("subject"), dict) else {}
             row = base + [f.get("status"), s.get("type"), s.get("name"), s.get("id"), s.get("file"), s.get("line"),
                           f.get("expected"), f["observed"] if "observed" in f else None, f.get("where"),
-                          f.get("message"), "yes" if f.get("waived") else "", c.get("reason"), _defaulted(f)]
+                          f.get("message"), "yes" if f.get("waived") else "", c.get("reason"),
+                          "; ".join(defaulted_fields(f))]
             writer.writerow([neutralise(v) for v in row])
     return out.getvalue()

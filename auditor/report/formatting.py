@@ -57,6 +57,19 @@ def as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def defaulted_fields(finding: dict[str, Any]) -> list[str]:
+    """The fields a finding's verdict read from Kubernetes API defaults filled into a manifest
+    (results field ``defaulted``, docs/kubernetes-defaults.md); [] when none."""
+    fields = finding.get("defaulted")
+    return [str(p) for p in fields] if isinstance(fields, list) else []
+
+
+def defaulted_note(finding: dict[str, Any]) -> str:
+    """"API default, not in the manifest: a, b" naming :func:`defaulted_fields`; "" when none."""
+    fields = defaulted_fields(finding)
+    return f"API default, not in the manifest: {', '.join(fields)}" if fields else ""
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

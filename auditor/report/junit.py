@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from auditor.common.text import escape_controls
-from auditor.report.formatting import as_text, subject_label
+from auditor.report.formatting import as_text, defaulted_note, subject_label
 
 _XML_INVALID = re.compile("[\ufffe\uffff]")
 MAX_LISTED = 200
@@ -33,8 +33,9 @@ def _finding_line(f: dict[str, Any]) -> str:
         parts.append(f"observed {as_text(f['observed'])}")
     if f.get("where"):
         parts.append(f"where {f['where']}")
-    if isinstance(f.get("defaulted"), list) and f["defaulted"]:  # judged on API defaults filled into a manifest
-        parts.append("API default, not in the manifest: " + ", ".join(str(p) for p in f["defaulted"]))
+    note = defaulted_note(f)  # judged on API defaults filled into a manifest
+    if note:
+        parts.append(note)
     if f.get("message"):
         parts.append(str(f["message"]))
     if f.get("waived"):

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from auditor.common.text import escape_strings
-from auditor.report.formatting import as_text, subject_label
+from auditor.report.formatting import as_text, defaulted_fields, defaulted_note, subject_label
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # SARIF levels by control severity: failures of critical/high controls are errors.
@@ -59,10 +59,10 @@ def _result(control: dict[str, Any], index: int, finding: dict[str, Any]) -> dic
         "partialFingerprints": {"auditorSubject/v1": hashlib.sha256(identity.encode("utf-8")).hexdigest()},
         "properties": {"status": status, "subject": subject},
     }
-    defaulted = finding.get("defaulted")
-    if isinstance(defaulted, list) and defaulted:  # judged on API defaults, not on the manifest as written
-        out["properties"]["defaulted"] = [str(p) for p in defaulted]
-        out["message"]["text"] += f" (API default, not in the manifest: {', '.join(str(p) for p in defaulted)})"
+    defaulted = defaulted_fields(finding)
+    if defaulted:  # judged on API defaults, not on the manifest as written
+        out["properties"]["defaulted"] = defaulted
+        out["message"]["text"] += f" ({defaulted_note(finding)})"
     if subject.get("file"):
         line = subject.get("line")
         region = {"startLine": line} if isinstance(line, int) and line > 0 else None
